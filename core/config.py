@@ -1,0 +1,225 @@
+"""Load and validate ``config.toml`` into frozen dataclasses.
+
+Usage::
+
+    config = load_config("config.toml")
+    config.retrieval.top_k
+
+Relative paths in the file are resolved against the file's own directory, so the
+bot behaves the same whatever directory it is started from.  Every error names the
+key and quotes the bad value.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
+
+
+@dataclass(frozen=True)
+class SeedsConfig:
+    dir: Path
+    max_file_mb: float = 20.0
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    dir: Path
+    model: str = DEFAULT_MODEL
+    passage_chars: int = 600
+    min_paragraph_chars: int = 200
+    overlap_sentences: int = 1
+    batch_size: int = 32
+    index_type: str = "auto"
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    top_k: int = 3
+    min_score: float = 0.35
+    candidates: int = 20
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token_env: str = "TELEGRAM_BOT_TOKEN"
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    admins: tuple[int, ...] = ()
+    data_dir: Path = Path("data")
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    seeds: SeedsConfig
+    index: IndexConfig
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    bot: BotConfig = field(default_factory=BotConfig)
+
+
+class _Section:
+    """Reads typed keys from one TOML table and rejects keys it does not know."""
+
+    def __init__(self, name: str, table: Any):
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{name}] must be a table. Currently, {name} is {table!r}")
+        self.name = name
+        self.table = dict(table)
+
+    def _key(self, key: str) -> str:
+        return f"{self.name}.{key}"
+
+    def _take(self, key: str, default: Any) -> Any:
+        return self.table.pop(key, default)
+
+    def str(self, key: str, default: str, *, non_empty: bool = True) -> str:
+        value = self._take(key, default)
+        if not isinstance(value, str) or (non_empty and not value.strip()):
+            raise ConfigError(f"{self._key(key)} must be a non-empty string. Currently, {self._key(key)} is {value!r}")
+        return value
+
+    def path(self, key: str, default: str, base: Path) -> Path:
+        value = Path(self.str(key, default))
+        return value if value.is_absolute() else (base / value)
+
+    def int(self, key: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+        value = self._take(key, default)
+        bad = not isinstance(value, int) or isinstance(value, bool)
+        if bad or value < minimum or (maximum is not None and value > maximum):
+            bound = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+            raise ConfigError(f"{self._key(key)} must be {bound}. Currently, {self._key(key)} is {value!r}")
+        return value
+
+    def float(self, key: str, default: float, *, minimum: float, maximum: float) -> float:
+        value = self._take(key, default)
+        bad = not isinstance(value, (int, float)) or isinstance(value, bool)
+        if bad or not (minimum <= value <= maximum):
+            raise ConfigError(
+                f"{self._key(key)} must be a number between {minimum} and {maximum}. "
+                f"Currently, {self._key(key)} is {value!r}"
+            )
+        return float(value)
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self._take(key, default)
+        if value not in choices:
+            raise ConfigError(
+                f"{self._key(key)} must be one of {', '.join(choices)}. Currently, {self._key(key)} is {value!r}"
+            )
+        return value
+
+    def int_list(self, key: str) -> tuple[int, ...]:
+        value = self._take(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(
+                f"{self._key(key)} must be a list of integer Telegram user ids. Currently, {self._key(key)} is {value!r}"
+            )
+        return tuple(value)
+
+    def done(self) -> None:
+        if self.table:
+            unknown = sorted(self.table)[0]
+            raise ConfigError(
+                f"unknown setting {self._key(unknown)} = {self.table[unknown]!r} (check the spelling against config.toml)"
+            )
+
+
+_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot")
+
+
+def load_config(path: str | Path = "config.toml") -> Config:
+    """Read, validate and return the configuration at ``path``.
+
+    Raises:
+        ConfigError: the file is missing, is not valid TOML, or holds a bad value.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found (pass --config PATH)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path) -> Config:
+    """Validate an already-parsed TOML mapping; ``path`` anchors relative paths."""
+    base = path.resolve().parent
+    for name in raw:
+        if name not in _SECTIONS:
+            raise ConfigError(f"unknown section [{name}] in {path}; known sections: {', '.join(_SECTIONS)}")
+
+    s = _Section("seeds", raw.get("seeds", {}))
+    seeds = SeedsConfig(
+        dir=s.path("dir", "seeds", base),
+        max_file_mb=s.float("max_file_mb", 20.0, minimum=0.001, maximum=10_000),
+    )
+    s.done()
+
+    s = _Section("index", raw.get("index", {}))
+    index = IndexConfig(
+        dir=s.path("dir", "data/index", base),
+        model=s.str("model", DEFAULT_MODEL),
+        passage_chars=s.int("passage_chars", 600, minimum=100, maximum=20_000),
+        min_paragraph_chars=s.int("min_paragraph_chars", 200, minimum=0, maximum=20_000),
+        overlap_sentences=s.int("overlap_sentences", 1, minimum=0, maximum=10),
+        batch_size=s.int("batch_size", 32, minimum=1, maximum=4096),
+        index_type=s.choice("index_type", "auto", INDEX_TYPES),
+    )
+    s.done()
+    if index.min_paragraph_chars > index.passage_chars:
+        raise ConfigError(
+            "index.min_paragraph_chars must not exceed index.passage_chars. "
+            f"Currently, index.min_paragraph_chars is {index.min_paragraph_chars} "
+            f"and index.passage_chars is {index.passage_chars}"
+        )
+
+    s = _Section("retrieval", raw.get("retrieval", {}))
+    retrieval = RetrievalConfig(
+        top_k=s.int("top_k", 3, minimum=1, maximum=50),
+        min_score=s.float("min_score", 0.35, minimum=-1.0, maximum=1.0),
+        candidates=s.int("candidates", 20, minimum=1, maximum=1000),
+    )
+    s.done()
+    if retrieval.candidates < retrieval.top_k:
+        raise ConfigError(
+            "retrieval.candidates must be at least retrieval.top_k. "
+            f"Currently, retrieval.candidates is {retrieval.candidates} and retrieval.top_k is {retrieval.top_k}"
+        )
+
+    s = _Section("telegram", raw.get("telegram", {}))
+    token_env = s.str("token_env", "TELEGRAM_BOT_TOKEN")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
+        raise ConfigError(
+            f"telegram.token_env must be an environment variable name. Currently, telegram.token_env is {token_env!r}"
+        )
+    base_url = s.str("base_url", "https://api.telegram.org/bot")
+    base_file_url = s.str("base_file_url", "https://api.telegram.org/file/bot")
+    for key, url in (("base_url", base_url), ("base_file_url", base_file_url)):
+        if not re.match(r"https?://", url):
+            raise ConfigError(f"telegram.{key} must start with http:// or https://. Currently, telegram.{key} is {url!r}")
+    telegram = TelegramConfig(token_env=token_env, base_url=base_url, base_file_url=base_file_url)
+    s.done()
+
+    s = _Section("bot", raw.get("bot", {}))
+    bot = BotConfig(admins=s.int_list("admins"), data_dir=s.path("data_dir", "data", base))
+    s.done()
+
+    return Config(path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot)

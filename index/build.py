@@ -1,0 +1,228 @@
+"""Build (or incrementally update) the index: read, chunk, embed, write, swap.
+
+Usage::
+
+    report = build_index(config, embedder=load_embedder(config.index.model))
+
+Documents whose content hash, the model and the chunking settings are unchanged
+since the current index keep their passages and vectors; only new and edited
+documents are embedded.  Deleted documents simply do not reach the new version.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from core.config import Config
+from core.embedder import Embedder
+from core.errors import BuildError, DocQAError
+from index.chunk import ChunkSettings, Passage, chunk_document
+from index.documents import Skipped, read_documents
+from index.faiss_build import choose_index_type, make_faiss_index
+from index.store import (
+    FORMAT_VERSION,
+    DocumentRecord,
+    PassageStore,
+    build_lock,
+    current_dir,
+    new_version,
+    read_manifest,
+    read_vectors,
+    write_version,
+    STORE,
+)
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
+_ENCODE_CHUNK = 256
+
+
+@dataclass
+class BuildReport:
+    """What a build did; printed by the CLI and reported by /reindex."""
+
+    documents: int = 0
+    passages: int = 0
+    embedded: int = 0
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    index_type: str = ""
+    version: str = ""
+
+    @property
+    def passages_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Previous:
+    """The current index, when its embeddings can be reused."""
+
+    documents: dict[str, dict]
+    store: PassageStore
+    vectors: np.ndarray
+
+
+def build_index(
+    config: Config,
+    embedder: Embedder,
+    *,
+    seeds_dir: Path | None = None,
+    index_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Build the index for the seeds folder, re-embedding only what changed.
+
+    Args:
+        config: loaded configuration (chunking, model name, index type).
+        embedder: the model to embed with; its ``name`` must equal ``config.index.model``.
+        seeds_dir, index_dir: override ``config.seeds.dir`` / ``config.index.dir``.
+        progress: called with (done, total) while embedding.
+
+    Returns:
+        A ``BuildReport``.  The new version is live when this returns.
+
+    Raises:
+        BuildError: the build failed; the previous index is untouched and still serves.
+    """
+    seeds_dir = Path(seeds_dir or config.seeds.dir)
+    index_dir = Path(index_dir or config.index.dir)
+    if not seeds_dir.is_dir():
+        raise BuildError(f"seeds folder {seeds_dir} does not exist (set [seeds] dir in config.toml or pass --seeds)")
+    started = time.perf_counter()
+    try:
+        with build_lock(index_dir):
+            return _build(config, embedder, seeds_dir, index_dir, progress, started)
+    except DocQAError:
+        raise
+    except Exception as exc:
+        log.exception("index build failed")
+        raise BuildError(f"index build failed, previous index kept: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path, progress, started) -> BuildReport:
+    settings = ChunkSettings(
+        passage_chars=config.index.passage_chars,
+        min_paragraph_chars=config.index.min_paragraph_chars,
+        overlap_sentences=config.index.overlap_sentences,
+    )
+    documents, skipped = read_documents(seeds_dir, max_bytes=int(config.seeds.max_file_mb * 1024 * 1024))
+    previous = _load_previous(index_dir, embedder, settings)
+    report = BuildReport(skipped=skipped)
+    old_docs = previous.documents if previous else {}
+
+    records: list[DocumentRecord] = []
+    passages: list[Passage] = []
+    vectors: list[np.ndarray | None] = []  # per passage: reused vector, or None to embed
+    for document in documents:
+        old = old_docs.get(document.doc)
+        if previous and old and old["sha256"] == document.sha256:
+            rows = previous.store.doc_passages(document.doc)
+            records.append(DocumentRecord(document.doc, old["title"], document.sha256, document.text))
+            passages.extend(p for _, p in rows)
+            vectors.extend(previous.vectors[i] for i, _ in rows)
+            continue
+        (report.changed if old else report.added).append(document.doc)
+        title, doc_passages = chunk_document(document.doc, document.text, settings)
+        records.append(DocumentRecord(document.doc, title, document.sha256, document.text))
+        passages.extend(doc_passages)
+        vectors.extend([None] * len(doc_passages))
+    current_names = {d.doc for d in documents}
+    report.removed = sorted(name for name in old_docs if name not in current_names)
+
+    todo = [i for i, v in enumerate(vectors) if v is None]
+    fresh = _embed(embedder, [passages[i].text for i in todo], config.index.batch_size, progress)
+    matrix = np.zeros((len(passages), embedder.dimension), dtype=np.float32)
+    for row, i in enumerate(todo):
+        matrix[i] = fresh[row]
+    for i, v in enumerate(vectors):
+        if v is not None:
+            matrix[i] = v
+    if previous:
+        previous.store.close()
+
+    index_type = choose_index_type(config.index.index_type, len(passages))
+    faiss_index = make_faiss_index(matrix, index_type)
+    report.documents = len(records)
+    report.passages = len(passages)
+    report.embedded = len(todo)
+    report.index_type = index_type
+    per_doc: dict[str, int] = {}
+    for p in passages:
+        per_doc[p.doc] = per_doc.get(p.doc, 0) + 1
+    manifest = {
+        "format": FORMAT_VERSION,
+        "model": embedder.name,
+        "dimension": embedder.dimension,
+        "chunking": asdict(settings),
+        "index_type": index_type,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "counts": {"documents": len(records), "passages": len(passages)},
+        "documents": {
+            r.doc: {"title": r.title, "sha256": r.sha256, "passages": per_doc.get(r.doc, 0)} for r in records
+        },
+    }
+    with new_version(index_dir) as work:
+        write_version(work, manifest=manifest, documents=records, passages=passages, vectors=matrix, faiss_index=faiss_index)
+        report.version = work.name.removeprefix(".build-")
+    report.seconds = time.perf_counter() - started
+    manifest_path = index_dir / report.version / "manifest.json"
+    log.info(
+        "built %s: %d documents, %d passages, %d embedded in %.1fs", manifest_path, report.documents,
+        report.passages, report.embedded, report.seconds,
+    )
+    return report
+
+
+def _load_previous(index_dir: Path, embedder: Embedder, settings: ChunkSettings) -> _Previous | None:
+    """The current index if its vectors can be reused (same model, same chunking), else None."""
+    try:
+        version = current_dir(index_dir)
+        manifest = read_manifest(version)
+        if manifest.get("model") != embedder.name or manifest.get("chunking") != asdict(settings):
+            log.info("model or chunking changed since the last build: re-embedding everything")
+            return None
+        return _Previous(manifest["documents"], PassageStore(version / STORE), read_vectors(version, manifest))
+    except DocQAError as exc:
+        # No usable previous index: build from scratch (the old one, if any, stays until the swap).
+        log.info("not reusing the current index: %s", exc)
+        return None
+    except (KeyError, TypeError) as exc:
+        log.warning("current index manifest is inconsistent (%s): re-embedding everything", exc)
+        return None
+
+
+def _embed(embedder: Embedder, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    bar = None
+    if progress is None and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), unit="passage", desc="embedding")
+    # Sorting by length keeps padding low in every batch; the order is restored below.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for pos in range(0, len(order), _ENCODE_CHUNK):
+        chunk = order[pos : pos + _ENCODE_CHUNK]
+        out[chunk] = embedder.encode([texts[i] for i in chunk], batch_size=batch_size)
+        done = min(pos + _ENCODE_CHUNK, len(order))
+        if progress:
+            progress(done, len(texts))
+        if bar:
+            bar.update(len(chunk))
+    if bar:
+        bar.close()
+    return out

@@ -1,0 +1,91 @@
+"""``python -m retrieval ask``: answer questions from the command line.
+
+Usage::
+
+    python -m retrieval ask "Who co-chaired the dialogue?"
+    python -m retrieval ask --json < questions.txt      # one JSON object per line
+    python -m retrieval ask                              # interactive prompt on a terminal
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from core.cli import ArgumentParser, run, setup_logging
+from core.config import load_config
+from core.embedder import load_embedder
+from retrieval.load import load_index
+from retrieval.retriever import Answer, Retriever
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="python -m retrieval", description="Answer questions from the built index.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ask = commands.add_parser("ask", help="answer a question (or one per line from stdin)")
+    ask.add_argument("--config", type=Path, default=Path("config.toml"), help="config file (default: config.toml)")
+    ask.add_argument("--index-dir", type=Path, help="index folder (default: [index] dir)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.add_argument("-v", "--verbose", action="store_true", help="log details")
+    ask.add_argument("question", nargs="*", help="the question; omit to read one per line from stdin")
+    args = parser.parse_args(argv)
+
+    setup_logging(args.verbose)
+    config = load_config(args.config)
+    # Open the index first: a missing or mismatched index fails fast, before the model loads.
+    index = load_index(args.index_dir or config.index.dir, config.index.model)
+    retriever = Retriever(index, load_embedder(config.index.model), config.retrieval)
+    show = print_json if args.json else print_text
+    if args.question:
+        show(retriever.answer(" ".join(args.question)))
+        return 0
+    interactive = sys.stdin.isatty() and not args.json
+    if interactive:
+        print(f"Ask about {len(retriever.documents)} document(s); an empty line or Ctrl-D quits.")
+    while True:
+        if interactive:
+            try:
+                line = input("\n? ")
+            except EOFError:
+                print()
+                break
+            if not line.strip():
+                break
+        else:
+            line = sys.stdin.readline()
+            if not line:
+                break
+            if not line.strip():
+                continue
+        show(retriever.answer(line.strip()))
+        sys.stdout.flush()
+    return 0
+
+
+def print_json(answer: Answer) -> None:
+    print(json.dumps(answer.to_json(), ensure_ascii=False))
+
+
+def print_text(answer: Answer) -> None:
+    print(format_text(answer))
+
+
+def format_text(answer: Answer) -> str:
+    """Plain-text rendering: the answer, then numbered citations with their extracts."""
+    lines = []
+    if answer.answered:
+        lines.append(f"Answer: {answer.answer}")
+        lines.append(f"        ({answer.sentence.title}, paragraph {answer.sentence.paragraph})")
+    else:
+        lines.append("Not answered: nothing in the documents answers this closely enough.")
+        if answer.extracts:
+            lines.append("Closest passages:")
+    for n, extract in enumerate(answer.extracts, 1):
+        lines.append(f"[{n}] {extract.title}, paragraph {extract.paragraph} (score {extract.score:.2f})")
+        lines.append("    " + " ".join(extract.text.split()))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,65 @@
+"""Load a built index for querying: manifest, FAISS index and passage store.
+
+Every failure is a one-line domain error naming the file and the command that
+fixes it (``python -m index build``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import IndexCorruptError
+from index.store import BUILD_HINT, FAISS_INDEX, STORE, PassageStore, check_model, current_dir, read_manifest
+
+
+@dataclass
+class LoadedIndex:
+    """One index version, opened: what the retriever searches."""
+
+    version_dir: Path
+    manifest: dict[str, Any]
+    faiss_index: Any
+    store: PassageStore
+
+    @property
+    def titles(self) -> dict[str, str]:
+        return {doc: meta["title"] for doc, meta in self.manifest["documents"].items()}
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def load_index(index_dir: Path, model: str) -> LoadedIndex:
+    """Open the current index in ``index_dir``, refusing one built with another ``model``.
+
+    Raises:
+        IndexNotFoundError, IndexCorruptError, IndexMismatchError
+    """
+    import faiss
+
+    version_dir = current_dir(index_dir)
+    manifest = read_manifest(version_dir)
+    check_model(manifest, version_dir, model)
+    try:
+        passages = int(manifest["counts"]["passages"])
+        dimension = int(manifest["dimension"])
+        manifest["documents"].items()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise IndexCorruptError(f"{version_dir / 'manifest.json'} is incomplete; rebuild with: {BUILD_HINT}") from None
+    path = version_dir / FAISS_INDEX
+    if not path.is_file():
+        raise IndexCorruptError(f"{path} is missing; rebuild with: {BUILD_HINT}")
+    try:
+        faiss_index = faiss.read_index(str(path))
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+        raise IndexCorruptError(f"{path} is truncated or corrupt ({reason}); rebuild with: {BUILD_HINT}") from None
+    if faiss_index.ntotal != passages or faiss_index.d != dimension:
+        raise IndexCorruptError(
+            f"{path} holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, manifest says "
+            f"{passages} of {dimension}; rebuild with: {BUILD_HINT}"
+        )
+    store = PassageStore(version_dir / STORE)
+    return LoadedIndex(version_dir, manifest, faiss_index, store)
