@@ -19,6 +19,7 @@ import numpy as np
 
 from core.config import DEFAULT_MODEL
 from core.errors import ModelError
+from core.model_check import verify_weights
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ def resolve_model(name: str) -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model; ``name`` is the configured name, recorded in manifests."""
 
-    def __init__(self, name: str, model) -> None:
+    def __init__(self, name: str, model, weights_sha256: str | None = None) -> None:
         self.name = name
+        self.weights_sha256 = weights_sha256  # recorded in the index manifest
         self._model = model
         self.dimension = int(model.get_embedding_dimension())
         # torch modules are not documented as thread-safe for concurrent forward passes;
@@ -85,6 +87,11 @@ def load_embedder(name: str) -> SentenceTransformerEmbedder:
         ModelError: the model cannot be found or loaded.
     """
     target = resolve_model(name)
+    weights_sha256 = None
+    packaged = packaged_model_path()
+    if packaged is not None and Path(target) == packaged:
+        # Third-party package: check its weights against the official release before use.
+        weights_sha256 = verify_weights(packaged)
     if Path(target).exists():
         # A local copy needs no network; make sure nothing tries the hub anyway.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -98,4 +105,4 @@ def load_embedder(name: str) -> SentenceTransformerEmbedder:
     except Exception as exc:  # the library raises many kinds; the user needs one line
         raise ModelError(f"cannot load embedding model {name!r} ({target}): {exc}".splitlines()[0]) from exc
     log.info("loaded embedding model %s from %s", name, target)
-    return SentenceTransformerEmbedder(name, model)
+    return SentenceTransformerEmbedder(name, model, weights_sha256)

@@ -165,6 +165,7 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
     manifest = {
         "format": FORMAT_VERSION,
         "model": embedder.name,
+        "model_sha256": getattr(embedder, "weights_sha256", None),
         "dimension": embedder.dimension,
         "chunking": asdict(settings),
         "index_type": index_type,
