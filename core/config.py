@@ -62,6 +62,16 @@ class BotConfig:
 
 
 @dataclass(frozen=True)
+class DigestConfig:
+    chats: tuple[int | str, ...] = ()  # chat ids or "@channel" usernames
+    times: tuple[str, ...] = ("08:00",)  # local times of day, "HH:MM"
+    timezone: str = "UTC"
+    max_items: int = 5
+    sentences: int = 3
+    when_nothing_new: str = "skip"  # "skip" or "say"
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     seeds: SeedsConfig
@@ -69,6 +79,7 @@ class Config:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     bot: BotConfig = field(default_factory=BotConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
 
 
 class _Section:
@@ -130,6 +141,41 @@ class _Section:
             )
         return tuple(value)
 
+    def chat_list(self, key: str) -> tuple[int | str, ...]:
+        value = self._take(key, [])
+        ok = isinstance(value, list) and all(
+            (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and re.fullmatch(r"@[A-Za-z0-9_]{4,32}", v))
+            for v in value
+        )
+        if not ok:
+            raise ConfigError(
+                f"{self._key(key)} must be a list of chat ids or @channel usernames. Currently, {self._key(key)} is {value!r}"
+            )
+        return tuple(value)
+
+    def times(self, key: str, default: list[str]) -> tuple[str, ...]:
+        value = self._take(key, default)
+        ok = isinstance(value, list) and value and all(
+            isinstance(v, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v) for v in value
+        )
+        if not ok:
+            raise ConfigError(
+                f"{self._key(key)} must be a non-empty list of \"HH:MM\" times. Currently, {self._key(key)} is {value!r}"
+            )
+        return tuple(sorted(set(value)))
+
+    def timezone(self, key: str, default: str) -> str:
+        value = self.str(key, default)
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"{self._key(key)} must be an IANA time zone such as \"Europe/London\". Currently, {self._key(key)} is {value!r}"
+            ) from None
+        return value
+
     def done(self) -> None:
         if self.table:
             unknown = sorted(self.table)[0]
@@ -138,7 +184,7 @@ class _Section:
             )
 
 
-_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot")
+_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest")
 
 
 def load_config(path: str | Path = "config.toml") -> Config:
@@ -222,4 +268,15 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     bot = BotConfig(admins=s.int_list("admins"), data_dir=s.path("data_dir", "data", base))
     s.done()
 
-    return Config(path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot)
+    s = _Section("digest", raw.get("digest", {}))
+    digest = DigestConfig(
+        chats=s.chat_list("chats"),
+        times=s.times("times", ["08:00"]),
+        timezone=s.timezone("timezone", "UTC"),
+        max_items=s.int("max_items", 5, minimum=1, maximum=50),
+        sentences=s.int("sentences", 3, minimum=1, maximum=10),
+        when_nothing_new=s.choice("when_nothing_new", "skip", ("skip", "say")),
+    )
+    s.done()
+
+    return Config(path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest)

@@ -1,0 +1,135 @@
+"""Digests: which documents are new for a chat, when a digest is due, and its HTML.
+
+Pure functions, tested without Telegram.  The job that posts digests lives in
+``bot/digest_job.py``; state lives in ``bot/digest_store.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from core.text import shorten
+from retrieval.summary import KeySentence
+
+MAX_TEXT = 4096
+PAYLOAD_PREFIX = "doc_"
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    doc: str
+    title: str
+    sha256: str
+    status: str  # "new" or "updated"
+    sentences: tuple[KeySentence, ...] = ()
+
+
+@dataclass(frozen=True)
+class DigestMessage:
+    html: str
+    buttons: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (label, url)
+
+
+def latest_slot(now: datetime, times: tuple[str, ...], tz_name: str) -> datetime:
+    """The most recent scheduled time at or before ``now`` (aware, UTC)."""
+    tz = ZoneInfo(tz_name)
+    local = now.astimezone(tz)
+    best = None
+    for day in (local.date(), local.date() - timedelta(days=1)):
+        for text in times:
+            hour, minute = map(int, text.split(":"))
+            candidate = datetime.combine(day, time(hour, minute), tzinfo=tz)
+            if candidate <= local and (best is None or candidate > best):
+                best = candidate
+    assert best is not None  # some time of yesterday is always in the past
+    return best.astimezone(timezone.utc)
+
+
+def pending_documents(current: dict[str, tuple[str, str]], carried: dict[str, str]) -> list[DigestItem]:
+    """Documents added or changed since the chat's digests last carried them, by name.
+
+    Args:
+        current: document -> (title, content hash) for the index now serving.
+        carried: document -> content hash already sent to this chat.
+    """
+    items = []
+    for doc, (title, sha) in sorted(current.items()):
+        if carried.get(doc) == sha:
+            continue
+        items.append(DigestItem(doc, title, sha, "updated" if doc in carried else "new"))
+    return items
+
+
+def document_payload(doc: str) -> str:
+    """A deep-link ``/start`` payload naming ``doc`` (Telegram allows [A-Za-z0-9_-], 64 chars)."""
+    return PAYLOAD_PREFIX + hashlib.sha256(doc.encode("utf-8")).hexdigest()[:20]
+
+
+def find_document(payload: str, documents: list[str]) -> str | None:
+    """The document whose payload is ``payload``, if it is still indexed."""
+    for doc in documents:
+        if document_payload(doc) == payload:
+            return doc
+    return None
+
+
+def deep_link(bot_username: str, doc: str) -> str:
+    return f"https://t.me/{bot_username}?start={document_payload(doc)}"
+
+
+def _item_html(item: DigestItem) -> str:
+    badge = "🆕" if item.status == "new" else "✏️"
+    lines = [f"{badge} <b>{html.escape(item.title)}</b>"]
+    for sentence in item.sentences:
+        lines.append(f"<blockquote>{html.escape(' '.join(sentence.text.split()))}</blockquote>")
+    paragraphs = sorted({s.paragraph for s in item.sentences})
+    where = f", paragraph{'s' if len(paragraphs) > 1 else ''} {', '.join(map(str, paragraphs))}" if paragraphs else ""
+    lines.append(f"<i>{html.escape(item.doc)}{where}</i>")
+    return "\n".join(lines)
+
+
+def render_digest(items: list[DigestItem], more: int, bot_username: str | None) -> list[DigestMessage]:
+    """Digest messages (each within 4096 characters), with an "Ask about" link per document."""
+    count = len(items) + more
+    header = f"📰 <b>Digest</b>: {count} new or updated document{'s' if count != 1 else ''}"
+    blocks = [_item_html(item) for item in items]
+    if more:
+        blocks.append(f"<i>…and {more} more. Send /sources to the bot for the full list.</i>")
+    messages: list[DigestMessage] = []
+    text, buttons = header, []
+    for i, block in enumerate(blocks):
+        button = []
+        if i < len(items) and bot_username:
+            button = [("Ask about " + shorten(items[i].title, 40), deep_link(bot_username, items[i].doc))]
+        if len(block) + 2 > MAX_TEXT - len(header):  # one document alone too long: trim its quotes
+            block = _trimmed(items[i])
+        if len(text) + 2 + len(block) > MAX_TEXT:
+            messages.append(DigestMessage(text, tuple(buttons)))
+            text, buttons = block, []
+        else:
+            text += "\n\n" + block
+        buttons.extend(button)
+    messages.append(DigestMessage(text, tuple(buttons)))
+    return messages
+
+
+def _trimmed(item: DigestItem) -> str:
+    short = tuple(
+        KeySentence(s.paragraph, s.start, s.end, shorten(s.text, 1000)) for s in item.sentences
+    )
+    return _item_html(DigestItem(item.doc, item.title, item.sha256, item.status, short))
+
+
+def render_nothing_new() -> str:
+    return "📰 <b>Digest</b>: nothing new since the last one."
+
+
+def render_document_intro(title: str, doc: str, sentences: list[KeySentence]) -> str:
+    """Reply to a deep link: the document's summary and an invitation to ask about it."""
+    item = DigestItem(doc, title, "", "new", tuple(sentences))
+    body = _item_html(item).split("\n", 1)[1] if sentences else f"<i>{html.escape(doc)}</i>"
+    return f"📄 <b>{html.escape(title)}</b>\n{body}\n\nAsk me anything about it: just send your question."
