@@ -1,0 +1,1 @@
+"""Telegram front end: answers questions in chats with cited extracts (``python -m bot``)."""

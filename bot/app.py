@@ -1,0 +1,123 @@
+"""Wiring: build the Application, register the handlers, load the services once at start-up.
+
+Usage::
+
+    application = build_application(config, token)
+    run_polling(application)
+
+Nothing here answers anything: the handlers live in ``bot.handlers``, the HTML in
+``bot.render`` and the long-lived objects in ``bot.services``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+
+from bot import handlers, render
+from bot.services import Services
+from core.config import Config
+from core.embedder import Embedder, load_embedder
+from core.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from retrieval.retriever import Retriever
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+COMMANDS = [
+    BotCommand("ask", "Answer a question from the documents"),
+    BotCommand("sources", "List the documents I answer from"),
+    BotCommand("start", "What I know and how to ask"),
+    BotCommand("help", "How to ask, and the commands"),
+]
+ADMIN_COMMANDS = COMMANDS + [BotCommand("reindex", "Re-read the documents (admins only)")]
+
+
+def build_application(
+    config: Config,
+    token: str,
+    *,
+    embedder_loader: Callable[[str], Embedder] = load_embedder,
+) -> Application:
+    """The bot, ready for ``run_polling``; the model and index load in ``post_init``.
+
+    ``embedder_loader`` maps the configured model name to an embedder (tests pass a fake).
+    """
+
+    async def post_init(application: Application) -> None:
+        embedder = await asyncio.to_thread(embedder_loader, config.index.model)
+        try:
+            retriever = await asyncio.to_thread(Retriever.open, config, embedder)
+        except (IndexNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
+            # Start anyway: /start says so, and an admin can /reindex from the chat.
+            log.warning("starting without a usable index: %s", exc)
+            retriever = None
+        application.bot_data["services"] = Services(config, embedder, retriever)
+        await application.bot.set_my_commands(COMMANDS)
+        for admin in config.bot.admins:
+            try:
+                await application.bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))
+            except TelegramError as exc:  # the admin has not opened a chat with the bot yet
+                log.info("could not set the admin command menu for user id %s: %s", admin, exc)
+        log.info("bot @%s ready: %s document(s)", application.bot.username, application.bot_data["services"].document_count())
+
+    async def post_shutdown(application: Application) -> None:
+        services = application.bot_data.get("services")
+        if services is not None:
+            services.close()
+
+    application = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(config.telegram.base_url)
+        .base_file_url(config.telegram.base_file_url)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                allow_sending_without_reply=True,
+            )
+        )
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(True)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    add_handlers(application)
+    return application
+
+
+def add_handlers(application: Application) -> None:
+    application.add_handler(CommandHandler("start", handlers.start))
+    application.add_handler(CommandHandler("help", handlers.help_command))
+    application.add_handler(CommandHandler("ask", handlers.ask))
+    application.add_handler(CommandHandler("sources", handlers.sources))
+    application.add_handler(CommandHandler("reindex", handlers.reindex))
+    text = filters.TEXT & ~filters.COMMAND
+    application.add_handler(MessageHandler(filters.ChatType.PRIVATE & text, handlers.private_message))
+    application.add_handler(MessageHandler(filters.ChatType.GROUPS & text & handlers.AddressedToBot(), handlers.group_message))
+    application.add_handler(CallbackQueryHandler(handlers.more_extracts, pattern=f"^{render.MORE}:"))
+    application.add_handler(CallbackQueryHandler(handlers.full_paragraph, pattern=f"^{render.PARAGRAPH}:"))
+    application.add_error_handler(handlers.error)
+
+
+def run_polling(application: Application, **kwargs: Any) -> None:
+    """Long-poll until interrupted (Ctrl-C / SIGTERM); ``kwargs`` go to ``Application.run_polling``."""
+    application.run_polling(allowed_updates=ALLOWED_UPDATES, **kwargs)

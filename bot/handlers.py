@@ -1,0 +1,346 @@
+"""Update handlers: parse, run the blocking work in a thread, render, reply.
+
+Each handler is named after what it answers (``start``, ``help_command``, ``ask``,
+``sources``, ``reindex``, ``private_message``, ``group_message``, ``more_extracts``,
+``full_paragraph``, ``error``).  Retrieval and index builds run through
+``asyncio.to_thread`` so no chat waits for another one's question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+from typing import Awaitable, Callable, Sequence, TypeVar
+
+from telegram import InlineKeyboardMarkup, Message, MessageEntity, Update
+from telegram.constants import ChatAction, ChatType
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ContextTypes, filters
+
+from bot import render
+from bot.services import CachedAnswer, Services
+from core.errors import DocQAError
+from core.text import words
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Attempts for a reply when the Bot API fails transiently (5xx, network); 429s are retried
+# by the AIORateLimiter first.
+SEND_ATTEMPTS = 4
+RETRY_DELAY = 0.5  # seconds, doubled after each failed attempt
+# Telegram shows "typing" for about 5 seconds; refresh it while an answer takes longer.
+TYPING_EVERY = 4.0
+# Seconds between edits of the /reindex status message (Telegram throttles edits).
+PROGRESS_EVERY = 3.0
+
+
+def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.bot_data["services"]
+
+
+# ------------------------------------------------------------------ sending
+
+
+async def _retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """``call()``, retried on transient Bot API failures so a reply is not lost to one 500."""
+    delay = RETRY_DELAY
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            return await call()
+        except BadRequest:
+            raise  # our request is wrong: sending it again cannot help
+        except RetryAfter as exc:  # the rate limiter already retried; wait as told and go on
+            if attempt == SEND_ATTEMPTS:
+                raise
+            log.warning("%s: flood control, retrying in %s", what, exc.retry_after)
+            await asyncio.sleep(exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else exc.retry_after)
+        except NetworkError as exc:
+            if attempt == SEND_ATTEMPTS:
+                raise
+            log.warning("%s failed (%s); retry %d of %d in %.1fs", what, exc, attempt, SEND_ATTEMPTS - 1, delay)
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+async def send(
+    message: Message,
+    texts: Sequence[str],
+    *,
+    quote: bool,
+    reply_markup: InlineKeyboardMarkup | None = None,
+) -> list[Message]:
+    """Send ``texts`` (HTML, each within the limit) in ``message``'s chat; buttons go on the last one.
+
+    If Telegram refuses the HTML ("can't parse entities"), the same text goes out as plain
+    text rather than being lost.
+    """
+    sent = []
+    for i, text in enumerate(texts):
+        markup = reply_markup if i == len(texts) - 1 else None
+
+        async def html_reply(text=text, markup=markup):
+            return await message.reply_text(text, do_quote=quote, reply_markup=markup)
+
+        async def plain_reply(text=text, markup=markup):
+            return await message.reply_text(render.plain(text), parse_mode=None, do_quote=quote, reply_markup=markup)
+
+        try:
+            sent.append(await _retrying(html_reply, "sendMessage"))
+        except BadRequest as exc:
+            if "parse entities" not in str(exc).lower():
+                raise
+            log.error("Telegram rejected our HTML (%s); sending plain text instead", exc)
+            sent.append(await _retrying(plain_reply, "sendMessage (plain)"))
+    return sent
+
+
+async def edit(message: Message, text: str) -> None:
+    """Edit a status message; "not modified" and a refused edit are logged, not raised."""
+    try:
+        await _retrying(lambda: message.edit_text(text), "editMessageText")
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            log.warning("could not edit status message: %s", exc)
+    except TelegramError as exc:
+        log.warning("could not edit status message: %s", exc)
+
+
+@contextlib.asynccontextmanager
+async def typing(message: Message):
+    """Show "typing…" in the chat until the block ends; a failure to show it changes nothing."""
+
+    async def show():
+        try:
+            await message.reply_chat_action(ChatAction.TYPING)
+        except TelegramError as exc:
+            log.debug("sendChatAction failed: %s", exc)
+
+    async def refresh():
+        while True:
+            await asyncio.sleep(TYPING_EVERY)
+            await show()
+
+    # The first indicator runs alongside the work; it is awaited (never cancelled midway)
+    # so it cannot arrive after the answer.
+    first = asyncio.create_task(show())
+    again = asyncio.create_task(refresh())
+    try:
+        yield
+    finally:
+        again.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await again
+        await first
+
+
+def _private(message: Message) -> bool:
+    return message.chat.type == ChatType.PRIVATE
+
+
+# ------------------------------------------------------------------ questions
+
+
+async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+    services = services_of(context)
+    if not words(question):
+        await send(message, [render.ask_usage()], quote=not _private(message))
+        return
+    async with typing(message):
+        answer = await asyncio.to_thread(services.answer, question)
+    key = services.answers.add(CachedAnswer(answer, services.page_size))
+    texts = render.answer_page(answer, 0, services.page_size)
+    markup = render.answer_keyboard(key, answer, 0, services.page_size)
+    await send(message, texts, quote=not _private(message), reply_markup=markup)
+
+
+async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/ask <question>: answer it (the way to ask in groups)."""
+    await _answer(update.effective_message, context, " ".join(context.args or []))
+
+
+async def private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any text in a private chat is a question."""
+    await _answer(update.effective_message, context, update.effective_message.text)
+
+
+async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A group message that mentions the bot or replies to it: the rest of the text is the question."""
+    message = update.effective_message
+    await _answer(message, context, strip_mention(message.text, context.bot.username))
+
+
+def strip_mention(text: str, username: str | None) -> str:
+    if not username:
+        return text
+    return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE).strip()
+
+
+class AddressedToBot(filters.MessageFilter):
+    """Group messages meant for the bot: they mention it or reply to one of its messages."""
+
+    def filter(self, message: Message) -> bool:
+        bot = message.get_bot()
+        replied = message.reply_to_message
+        if replied and replied.from_user and replied.from_user.id == bot.id:
+            return True
+        username = (bot.username or "").lower()
+        for entity, text in message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
+            if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot.id:
+                return True
+            if entity.type == MessageEntity.MENTION and username and text.lower() == f"@{username}":
+                return True
+        return False
+
+
+# ------------------------------------------------------------------ buttons
+
+
+def _parse_callback(data: str | None) -> tuple[str, int] | None:
+    try:
+        _, key, number = (data or "").split(":")
+        return key, int(number)
+    except ValueError:
+        return None
+
+
+async def more_extracts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """"More extracts": the next page of the answer's extracts."""
+    query = update.callback_query
+    services = services_of(context)
+    parsed = _parse_callback(query.data)
+    cached = services.answers.get(parsed[0]) if parsed else None
+    if cached is None or not isinstance(query.message, Message):
+        await query.answer("That answer is no longer in my memory; please ask again.", show_alert=True)
+        return
+    key, page = parsed
+    await query.answer()
+    texts = render.answer_page(cached.answer, page, cached.page_size)
+    markup = render.answer_keyboard(key, cached.answer, page, cached.page_size)
+    await send(query.message, texts, quote=not _private(query.message), reply_markup=markup)
+
+
+async def full_paragraph(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """"Full paragraph": the whole paragraph an extract comes from."""
+    query = update.callback_query
+    services = services_of(context)
+    parsed = _parse_callback(query.data)
+    cached = services.answers.get(parsed[0]) if parsed else None
+    if cached is None or not isinstance(query.message, Message) or not 0 <= parsed[1] < len(cached.answer.extracts):
+        await query.answer("That answer is no longer in my memory; please ask again.", show_alert=True)
+        return
+    extract = cached.answer.extracts[parsed[1]]
+    paragraph = await asyncio.to_thread(services.paragraph, extract)
+    start = " ".join(extract.text.split())[:60]
+    if paragraph is None or start not in " ".join(paragraph.text.split()):
+        # The document changed (or left) in a reindex since this answer was given.
+        await query.answer("That document has changed since; please ask again.", show_alert=True)
+        return
+    await query.answer()
+    await send(query.message, render.paragraph_messages(parsed[1] + 1, paragraph), quote=True)
+
+
+# ------------------------------------------------------------------ commands
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start: what the bot knows and how to ask."""
+    message = update.effective_message
+    count = services_of(context).document_count()
+    await send(message, [render.start_text(count, context.bot.username)], quote=not _private(message))
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help: how to ask, and the commands."""
+    message = update.effective_message
+    await send(message, [render.help_text(context.bot.username)], quote=not _private(message))
+
+
+async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/sources: the indexed documents with their titles."""
+    message = update.effective_message
+    documents = await asyncio.to_thread(services_of(context).documents)
+    await send(message, render.sources_messages(documents), quote=not _private(message))
+
+
+class _Progress:
+    """Latest (done, total) reported by the build thread, read by the event loop."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._value = (0, 0)
+
+    def update(self, done: int, total: int) -> None:
+        with self._lock:
+            self._value = (done, total)
+
+    @property
+    def value(self) -> tuple[int, int]:
+        with self._lock:
+            return self._value
+
+
+async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/reindex (admins only): rebuild the index in a thread, then swap it in."""
+    message = update.effective_message
+    user = update.effective_user
+    services = services_of(context)
+    quote = not _private(message)
+    if user is None or user.id not in services.admins:
+        log.warning("refused /reindex from user id %s: not in [bot] admins", user.id if user else "unknown")
+        await send(message, [render.refusal()], quote=quote)
+        return
+    if services.reindex_lock.locked():
+        await send(message, [render.reindex_busy()], quote=quote)
+        return
+    async with services.reindex_lock:
+        log.info("reindex started by admin user id %s", user.id)
+        shown = render.reindex_progress(0, 0)
+        status = (await send(message, [shown], quote=quote))[0]
+        progress = _Progress()
+        build = asyncio.create_task(asyncio.to_thread(services.rebuild, progress.update))
+        while not (await asyncio.wait({build}, timeout=PROGRESS_EVERY))[0]:
+            text = render.reindex_progress(*progress.value)
+            if text != shown:
+                await edit(status, text)
+                shown = text
+        try:
+            report = build.result()
+        except DocQAError as exc:
+            log.warning("reindex failed, the previous index keeps serving: %s", exc)
+            await edit(status, render.reindex_failed(exc))
+            return
+        except Exception as exc:
+            log.error("reindex failed, the previous index keeps serving", exc_info=exc)
+            await edit(status, render.reindex_failed(RuntimeError("unexpected error; details are in the log")))
+            return
+        log.info("reindex done: %d documents, %d passages in %.1fs", report.documents, report.passages, report.seconds)
+        await edit(status, render.reindex_done(report))
+
+
+# ------------------------------------------------------------------ errors
+
+
+async def error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the error (with traceback unless it is a domain error) and tell the user briefly."""
+    exc = context.error
+    if isinstance(exc, DocQAError):
+        log.warning("could not answer: %s", exc)
+    else:
+        log.error("error while handling an update", exc_info=exc)
+    if not isinstance(update, Update):
+        return
+    message = update.effective_message
+    if update.callback_query:
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer()
+    if isinstance(message, Message):
+        try:
+            await send(message, [render.error_text(exc)], quote=not _private(message))
+        except TelegramError as send_error:
+            log.warning("could not tell the user about the error: %s", send_error)

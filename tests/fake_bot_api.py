@@ -1,0 +1,486 @@
+"""A fake Telegram Bot API server on 127.0.0.1, and a runner for the real bot against it.
+
+Usage::
+
+    with FakeBotApi() as api:                        # serves http://127.0.0.1:<port>/bot<token>/<method>
+        api.inject(api.private_text(user=7, text="Who chaired it?"))
+        reply = api.wait_for(lambda: api.sent(chat_id=7))
+
+The server implements the methods the bot calls, records every call with its
+decoded parameters, long-polls ``getUpdates`` like Telegram, validates the HTML
+of ``sendMessage``/``editMessageText`` the way Telegram does (allowed tags only,
+proper nesting, only &lt; &gt; &amp; &quot; and numeric entities, at most 4096
+characters of visible text) and answers 400 "can't parse entities" otherwise.
+Faults (400, 429 with retry_after, 500) can be queued per method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any, Callable
+
+from aiohttp import web
+
+TOKEN = "123456789:AAFakeTokenForTests_do-not-log-me"
+BOT_ID = 123456789
+BOT_USERNAME = "cited_answers_bot"
+MAX_TEXT = 4096
+
+# Parameters the Bot API takes as plain strings; everything else PTB sends JSON-encoded.
+_STRING_PARAMS = {"text", "parse_mode", "action", "callback_query_id", "url", "language_code", "data"}
+
+# Tag -> attributes allowed on it (Telegram's HTML parse mode).
+_TAGS: dict[str, set[str]] = {
+    "b": set(), "strong": set(), "i": set(), "em": set(), "u": set(), "ins": set(),
+    "s": set(), "strike": set(), "del": set(), "tg-spoiler": set(), "span": {"class"},
+    "a": {"href"}, "code": {"class"}, "pre": set(), "blockquote": {"expandable"}, "tg-emoji": {"emoji-id"},
+}
+_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+class HTMLRejected(ValueError):
+    pass
+
+
+class _TelegramHTML(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=False)
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def fail(self, why: str):
+        raise HTMLRejected(f"Bad Request: can't parse entities: {why}")
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in _TAGS:
+            self.fail(f"unsupported start tag \"{tag}\"")
+        for name, value in attrs:
+            if name not in _TAGS[tag]:
+                self.fail(f"unsupported attribute \"{name}\" of tag \"{tag}\"")
+        if tag == "span" and dict(attrs).get("class") != "tg-spoiler":
+            self.fail("span must have class tg-spoiler")
+        if tag == "blockquote" and "blockquote" in self.stack:
+            self.fail("blockquote can't be nested")
+        if ("pre" in self.stack or "code" in self.stack) and not (tag == "code" and self.stack[-1:] == ["pre"]):
+            self.fail(f"tag \"{tag}\" can't be inside pre or code")
+        self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.fail(f"unsupported self-closing tag \"{tag}\"")
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.fail(f"unmatched end tag \"{tag}\"")
+        self.stack.pop()
+
+    def handle_data(self, data):
+        for char in "<>&":
+            if char in data:
+                self.fail(f"unescaped {char!r} in text")
+        self.text.append(data)
+
+    def handle_entityref(self, name):
+        if name not in _ENTITIES:
+            self.fail(f"unsupported entity &{name};")
+        self.text.append(_ENTITIES[name])
+
+    def handle_charref(self, name):
+        self.text.append(html.unescape(f"&#{name};"))
+
+    def handle_comment(self, data):
+        self.fail("comments are not supported")
+
+    def handle_decl(self, decl):
+        self.fail("declarations are not supported")
+
+    def handle_pi(self, data):
+        self.fail("processing instructions are not supported")
+
+    def unknown_decl(self, data):
+        self.fail("unknown declaration")
+
+
+def parse_telegram_html(text: str) -> str:
+    """The visible text of ``text`` as Telegram would parse it; raises HTMLRejected if it would not."""
+    parser = _TelegramHTML()
+    parser.feed(text)
+    parser.close()
+    if parser.rawdata:  # HTMLParser keeps what it could not parse, e.g. a lone "<" or "&" at the end
+        parser.fail(f"can't parse {parser.rawdata[:20]!r}")
+    if parser.stack:
+        parser.fail(f"unclosed tag \"{parser.stack[-1]}\"")
+    return "".join(parser.text)
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class Call:
+    """One request the bot made: method, decoded parameters, our HTTP status and response."""
+
+    method: str
+    params: dict[str, Any]
+    status: int = 200
+    result: Any = None
+    error: str | None = None
+    at: float = field(default_factory=time.perf_counter)
+
+
+class FakeBotApi:
+    """The fake server; runs its own event loop in a background thread."""
+
+    def __init__(self, token: str = TOKEN, bot_id: int = BOT_ID, username: str = BOT_USERNAME):
+        self.token = token
+        self.bot = {"id": bot_id, "is_bot": True, "first_name": "Cited Answers", "username": username}
+        self.calls: list[Call] = []
+        self.injected_at: dict[int, float] = {}  # update_id -> time.perf_counter() at injection
+        self.commands: dict[str, list] = {}
+        self._cond = threading.Condition()
+        self._updates: list[dict] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._faults: dict[str, list[tuple[int, str, int | None]]] = {}
+        self._messages: dict[tuple[int, int], dict] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._new_update: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> "FakeBotApi":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        ready = threading.Event()
+
+        def serve():
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self._start_server())
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, name="fake-bot-api", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake Bot API server did not start")
+
+    async def _start_server(self) -> None:
+        self._new_update = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        if self._loop and self._thread:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    # ------------------------------------------------------------ test side
+
+    def inject(self, update: dict) -> int:
+        """Queue an update for the bot's next getUpdates; returns its update_id."""
+        update = dict(update, update_id=next(self._update_ids))
+        with self._cond:
+            self.injected_at[update["update_id"]] = time.perf_counter()
+            self._updates.append(update)
+        self._loop.call_soon_threadsafe(self._new_update.set)
+        return update["update_id"]
+
+    def fail_next(self, method: str, status: int, description: str, retry_after: int | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with an error instead of doing them."""
+        with self._cond:
+            self._faults.setdefault(method, []).extend([(status, description, retry_after)] * times)
+
+    def calls_to(self, method: str, ok_only: bool = True) -> list[Call]:
+        with self._cond:
+            return [c for c in self.calls if c.method == method and (c.status == 200 or not ok_only)]
+
+    def sent(self, chat_id: int | None = None) -> list[Call]:
+        """Successful sendMessage calls (to ``chat_id`` if given), in order."""
+        return [c for c in self.calls_to("sendMessage") if chat_id is None or c.params.get("chat_id") == chat_id]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+        """Block until ``predicate()`` is truthy (re-checked on every call); return its value."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    summary = [(c.method, c.status, c.params.get("text", "")[:60]) for c in self.calls[-15:]]
+                    raise AssertionError(f"timed out waiting; last calls: {summary}")
+                self._cond.wait(min(remaining, 0.5))
+
+    def settle(self, seconds: float = 0.5) -> None:
+        """Wait until no call has arrived for ``seconds`` (to check that nothing more is sent)."""
+        while True:
+            with self._cond:
+                last = self.calls[-1].at if self.calls else 0.0
+            idle = time.perf_counter() - last
+            if idle >= seconds:
+                return
+            time.sleep(seconds - idle)
+
+    # Update builders ---------------------------------------------------
+
+    def user(self, user_id: int, name: str = "Ada") -> dict:
+        return {"id": user_id, "is_bot": False, "first_name": name}
+
+    def message(self, chat: dict, user_id: int, text: str, *, entities: list | None = None, reply_to: dict | None = None) -> dict:
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.user(user_id),
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            entities = [{"type": "bot_command", "offset": 0, "length": utf16_length(command)}] + (entities or [])
+        if entities:
+            message["entities"] = entities
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        return {"message": message}
+
+    def private_text(self, user_id: int, text: str) -> dict:
+        return self.message({"id": user_id, "type": "private", "first_name": "Ada"}, user_id, text)
+
+    def group_text(self, chat_id: int, user_id: int, text: str, *, reply_to: dict | None = None) -> dict:
+        entities = []
+        mention = f"@{self.bot['username']}"
+        if mention in text:
+            offset = text.index(mention)
+            entities.append({"type": "mention", "offset": utf16_length(text[:offset]), "length": utf16_length(mention)})
+        chat = {"id": chat_id, "type": "supergroup", "title": "Readers"}
+        return self.message(chat, user_id, text, entities=entities, reply_to=reply_to)
+
+    def button_press(self, user_id: int, sent: Call, data: str) -> dict:
+        """A callback_query update: ``user_id`` pressed the button with ``data`` under the sent message."""
+        return {
+            "callback_query": {
+                "id": str(next(self._message_ids)),
+                "from": self.user(user_id),
+                "chat_instance": "fake-chat-instance",
+                "message": sent.result,
+                "data": data,
+            }
+        }
+
+    # ------------------------------------------------------------ server side
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        if request.match_info["token"] != self.token:
+            return self._error(Call(method, params), 401, "Unauthorized")
+        call = Call(method, params)
+        with self._cond:
+            faults = self._faults.get(method)
+            fault = faults.pop(0) if faults else None
+        if fault:
+            status, description, retry_after = fault
+            return self._error(call, status, description, {"retry_after": retry_after} if retry_after else None)
+        handler = getattr(self, f"_api_{method}", None)
+        if handler is None:
+            return self._error(call, 404, "Not Found: method not found")
+        try:
+            result = await handler(params) if asyncio.iscoroutinefunction(handler) else handler(params)
+        except HTMLRejected as exc:
+            return self._error(call, 400, str(exc))
+        except _ApiError as exc:
+            return self._error(call, 400, str(exc))
+        if method != "getUpdates" or result:  # empty long polls are noise
+            call.result = result
+            self._record(call)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return await request.json()
+        form = await request.post() if request.can_read_body else {}
+        params: dict[str, Any] = dict(request.query)
+        for key, value in form.items():
+            if not isinstance(value, str):
+                continue
+            if key in _STRING_PARAMS:
+                params[key] = value
+            else:
+                try:
+                    params[key] = json.loads(value)
+                except ValueError:
+                    params[key] = value
+        return params
+
+    def _record(self, call: Call) -> None:
+        with self._cond:
+            self.calls.append(call)
+            self._cond.notify_all()
+
+    def _error(self, call: Call, status: int, description: str, parameters: dict | None = None) -> web.Response:
+        call.status, call.error = status, description
+        self._record(call)
+        body = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        return web.json_response(body, status=status)
+
+    def _check_text(self, params: dict) -> str:
+        text = params.get("text")
+        if not isinstance(text, str):
+            raise _ApiError("Bad Request: message text is empty")
+        visible = parse_telegram_html(text) if params.get("parse_mode") == "HTML" else text
+        if not visible.strip():
+            raise _ApiError("Bad Request: message text is empty")
+        if utf16_length(visible) > MAX_TEXT:
+            raise _ApiError("Bad Request: message is too long")
+        return visible
+
+    def _api_getMe(self, params):
+        return dict(self.bot, can_join_groups=True, can_read_all_group_messages=False, supports_inline_queries=False)
+
+    def _api_deleteWebhook(self, params):
+        return True
+
+    def _api_getWebhookInfo(self, params):
+        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+
+    def _api_setMyCommands(self, params):
+        scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
+        self.commands[scope] = params["commands"]
+        return True
+
+    def _api_getMyCommands(self, params):
+        return self.commands.get(json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True), [])
+
+    def _api_sendChatAction(self, params):
+        return True
+
+    def _api_answerCallbackQuery(self, params):
+        return True
+
+    def _api_sendMessage(self, params):
+        visible = self._check_text(params)
+        chat_id = int(params["chat_id"])
+        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        if chat_id < 0:
+            chat["title"] = "Readers"
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.bot,
+            "text": visible,
+        }
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        with self._cond:
+            self._messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def _api_editMessageText(self, params):
+        visible = self._check_text(params)
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        with self._cond:
+            message = self._messages.get(key)
+            if message is None:
+                raise _ApiError("Bad Request: message to edit not found")
+            if message["text"] == visible and not params.get("reply_markup"):
+                raise _ApiError("Bad Request: message is not modified")
+            message = dict(message, text=visible, edit_date=int(time.time()))
+            self._messages[key] = message
+        return message
+
+    async def _api_getUpdates(self, params):
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                if offset:
+                    self._updates = [u for u in self._updates if u["update_id"] >= offset]  # confirmed
+                pending = [u for u in self._updates if u["update_id"] >= offset][:limit]
+                self._new_update.clear()
+            remaining = deadline - time.monotonic()
+            if pending or remaining <= 0:
+                return pending
+            try:
+                await asyncio.wait_for(self._new_update.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+
+class _ApiError(Exception):
+    pass
+
+
+class BotRunner:
+    """The real Application, built by ``bot.app``, polling a FakeBotApi from its own thread."""
+
+    def __init__(self, application):
+        self.application = application
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.crashed: BaseException | None = None
+
+    def start(self, api: FakeBotApi) -> "BotRunner":
+        from bot.app import run_polling
+
+        def run():
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+            try:
+                run_polling(self.application, stop_signals=None, poll_interval=0.0, timeout=1)
+            except BaseException as exc:  # surfaced by start() / stop()
+                self.crashed = exc
+
+        self._thread = threading.Thread(target=run, name="bot", daemon=True)
+        self._thread.start()
+        # Polling has begun once the first getUpdates (even an empty one) reaches the server.
+        deadline = time.monotonic() + 60
+        while not self.application.running:
+            if self.crashed or time.monotonic() > deadline:
+                raise RuntimeError(f"bot did not start: {self.crashed!r}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.loop and self._thread and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.application.stop_running)
+            self._thread.join(30)
+        if self.crashed:
+            raise self.crashed
