@@ -28,6 +28,7 @@ from core.errors import (
     IndexNotFoundError,
     ModelError,
 )
+from core.text import shorten
 from retrieval.retriever import Answer, Extract
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ MAX_LENGTH = MessageLimit.MAX_TEXT_LENGTH  # 4096
 EXPANDABLE_FROM = 400
 # Callback data prefixes; the data is "<prefix>:<key>:<number>", far below 64 bytes.
 MORE = "more"
+# Room for the answer sentence (escaped) in the opening block.
+ANSWER_BUDGET = 2500
 PARAGRAPH = "para"
 
 
@@ -107,7 +110,7 @@ def quote_blocks(heading: str, text: str, limit: int = MAX_LENGTH) -> list[str]:
 
 
 def citation(extract: Extract) -> str:
-    return f"{esc(extract.title)}, paragraph {extract.paragraph}"
+    return f"{esc(shorten(extract.title, 200))}, paragraph {extract.paragraph}"
 
 
 def extract_blocks(number: int, extract: Extract) -> list[str]:
@@ -117,8 +120,11 @@ def extract_blocks(number: int, extract: Extract) -> list[str]:
 def answer_head(answer: Answer) -> str:
     """The opening block: the answer sentence and its citation, or a plain "not answered"."""
     if answer.answered and answer.sentence:
-        return f"<b>Answer:</b> {esc(answer.sentence.text)}\n<i>— {citation(answer.sentence)}</i>"
-    asked = f" “{esc(answer.question)}”" if answer.question else ""
+        # A "sentence" can be a whole unpunctuated page; its full text is in extract [1] anyway.
+        pieces = _pieces(" ".join(answer.sentence.text.split()), ANSWER_BUDGET)
+        sentence = esc(pieces[0]) + ("…" if len(pieces) > 1 else "")
+        return f"<b>Answer:</b> {sentence}\n<i>— {citation(answer.sentence)}</i>"
+    asked = f" “{esc(shorten(answer.question, 300))}”" if answer.question else ""
     text = f"<b>Not answered:</b> nothing in the documents answers{asked} closely enough."
     if answer.extracts:
         text += "\nThe closest passages are below; they are <i>not</i> an answer."
