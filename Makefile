@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Build (or incrementally update) the index, then answer questions at a terminal prompt.
+# Build (or incrementally update) the index, then run the Telegram bot when the token
+# variable ([telegram] token_env, default TELEGRAM_BOT_TOKEN) is set, or else answer
+# questions at a terminal prompt.
 run: $(STAMP)
 	$(PY) -m index build
-	$(PY) -m retrieval ask
+	$(PY) -m bot --or-terminal
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -31,6 +33,9 @@ index: $(STAMP)
 
 ask: $(STAMP)
 	$(PY) -m retrieval ask
+
+bot: $(STAMP)
+	$(PY) -m bot
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
