@@ -115,6 +115,7 @@ def add_handlers(application: Application) -> None:
     application.add_handler(MessageHandler(filters.ChatType.GROUPS & text & handlers.AddressedToBot(), handlers.group_message))
     application.add_handler(CallbackQueryHandler(handlers.more_extracts, pattern=f"^{render.MORE}:"))
     application.add_handler(CallbackQueryHandler(handlers.full_paragraph, pattern=f"^{render.PARAGRAPH}:"))
+    application.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, handlers.unknown_command))
     application.add_error_handler(handlers.error)
 
 

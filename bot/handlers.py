@@ -2,7 +2,7 @@
 
 Each handler is named after what it answers (``start``, ``help_command``, ``ask``,
 ``sources``, ``reindex``, ``private_message``, ``group_message``, ``more_extracts``,
-``full_paragraph``, ``error``).  Retrieval and index builds run through
+``full_paragraph``, ``unknown_command``, ``error``).  Retrieval and index builds run through
 ``asyncio.to_thread`` so no chat waits for another one's question.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import re
 import threading
@@ -57,9 +58,12 @@ async def _retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
         except RetryAfter as exc:  # the rate limiter already retried; wait as told and go on
             if attempt == SEND_ATTEMPTS:
                 raise
-            log.warning("%s: flood control, retrying in %s", what, exc.retry_after)
-            await asyncio.sleep(exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else exc.retry_after)
-        except NetworkError as exc:
+            wait = exc.retry_after  # int seconds in PTB 22 by default, a timedelta with PTB_TIMEDELTA=1
+            seconds = wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
+            log.warning("%s: flood control, retrying in %.0fs", what, seconds)
+            await asyncio.sleep(seconds)
+        except NetworkError as exc:  # 5xx, connection errors, timeouts
+            # A timed-out send may in fact have arrived; a rare duplicate beats a lost answer.
             if attempt == SEND_ATTEMPTS:
                 raise
             log.warning("%s failed (%s); retry %d of %d in %.1fs", what, exc, attempt, SEND_ATTEMPTS - 1, delay)
@@ -321,6 +325,11 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         log.info("reindex done: %d documents, %d passages in %.1fs", report.documents, report.passages, report.seconds)
         await edit(status, render.reindex_done(report))
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command the bot does not have, in a private chat: point to /help."""
+    await send(update.effective_message, [render.unknown_command()], quote=False)
 
 
 # ------------------------------------------------------------------ errors

@@ -208,6 +208,10 @@ def ask_usage() -> str:
     return "Ask a question after the command, for example: <code>/ask Who chaired the meeting?</code>"
 
 
+def unknown_command() -> str:
+    return "I do not know that command. Send a question as a message, or see /help."
+
+
 def sources_messages(documents: Sequence[tuple[str, str]]) -> list[str]:
     if not documents:
         return ["There are no documents in the index."]

@@ -255,6 +255,11 @@ def test_start_help_sources_and_the_command_menu(bot):
     assert menu[f'{{"chat_id": {ADMIN}, "type": "chat"}}'] == ["ask", "sources", "start", "help", "reindex"]
 
 
+def test_unknown_command_in_private_points_to_help(bot):
+    [reply] = ask_private(bot.api, "/frobnicate now")
+    assert reply.params["text"] == "I do not know that command. Send a question as a message, or see /help."
+
+
 def test_reindex_from_a_non_admin_is_refused_and_logged_with_the_user_id(bot, caplog):
     caplog.set_level(logging.WARNING, logger="bot")
     api = bot.api
