@@ -150,6 +150,7 @@ class FakeBotApi:
         self._message_ids = itertools.count(1000)
         self._faults: dict[str, list[tuple[int, str, int | None]]] = {}
         self._messages: dict[tuple[int, int], dict] = {}
+        self._polls_released = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new_update: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
@@ -216,6 +217,11 @@ class FakeBotApi:
             self._updates.append(update)
         self._loop.call_soon_threadsafe(self._new_update.set)
         return update["update_id"]
+
+    def release_polls(self) -> None:
+        """End long polls now, empty: lets a stopping bot finish without waiting out its timeout."""
+        self._polls_released = True
+        self._loop.call_soon_threadsafe(self._new_update.set)
 
     def fail_next(self, method: str, status: int, description: str, retry_after: int | None = None, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with an error instead of doing them."""
@@ -436,7 +442,7 @@ class FakeBotApi:
                 pending = [u for u in self._updates if u["update_id"] >= offset][:limit]
                 self._new_update.clear()
             remaining = deadline - time.monotonic()
-            if pending or remaining <= 0:
+            if pending or remaining <= 0 or self._polls_released:
                 return pending
             try:
                 await asyncio.wait_for(self._new_update.wait(), remaining)
@@ -453,6 +459,7 @@ class BotRunner:
 
     def __init__(self, application):
         self.application = application
+        self.api: FakeBotApi | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.crashed: BaseException | None = None
@@ -460,6 +467,7 @@ class BotRunner:
     def start(self, api: FakeBotApi) -> "BotRunner":
         from bot.app import run_polling
 
+        self.api = api
         def run():
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
@@ -481,6 +489,7 @@ class BotRunner:
     def stop(self) -> None:
         if self.loop and self._thread and self._thread.is_alive():
             self.loop.call_soon_threadsafe(self.application.stop_running)
+            self.api.release_polls()
             self._thread.join(30)
         if self.crashed:
             raise self.crashed
