@@ -101,6 +101,8 @@ def quote_blocks(heading: str, text: str, limit: int = MAX_LENGTH) -> list[str]:
     text = " ".join(text.split())
     budget = limit - tg_length(heading) - 80  # room for tags and "(part i/n)"
     parts = _pieces(text, budget)
+    if not parts:
+        return [f"{heading}\n<i>(empty)</i>"]
     blocks = []
     for i, part in enumerate(parts, 1):
         head = heading if len(parts) == 1 else f"{heading} <i>(part {i}/{len(parts)})</i>"
@@ -122,7 +124,7 @@ def answer_head(answer: Answer) -> str:
     if answer.answered and answer.sentence:
         # A "sentence" can be a whole unpunctuated page; its full text is in extract [1] anyway.
         pieces = _pieces(" ".join(answer.sentence.text.split()), ANSWER_BUDGET)
-        sentence = esc(pieces[0]) + ("…" if len(pieces) > 1 else "")
+        sentence = (esc(pieces[0]) if pieces else "") + ("…" if len(pieces) > 1 else "")
         return f"<b>Answer:</b> {sentence}\n<i>— {citation(answer.sentence)}</i>"
     asked = f" “{esc(shorten(answer.question, 300))}”" if answer.question else ""
     text = f"<b>Not answered:</b> nothing in the documents answers{asked} closely enough."
