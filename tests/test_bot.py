@@ -322,6 +322,47 @@ def test_admin_reindex_completes_while_questions_are_answered_from_the_old_index
         runner.stop()
 
 
+class SecondChunkGate(FakeEmbedder):
+    """Blocks the build's second embedding chunk (after progress 256/N was reported) until released."""
+
+    def __init__(self):
+        super().__init__(dimension=1024)
+        self.release = threading.Event()
+
+    def encode(self, texts, **kwargs):
+        if not self.release.is_set() and len(texts) < 256 and any(t.startswith("Herd note") for t in texts):
+            self.release.wait(30)
+        return super().encode(texts, **kwargs)
+
+
+def test_reindex_status_message_shows_progress_then_the_report(tmp_path, api, monkeypatch):
+    from bot import handlers
+
+    monkeypatch.setattr(handlers, "PROGRESS_EVERY", 0.05)  # edit the status often, not every 3 s
+    embedder = SecondChunkGate()
+    config = write_bot_config(tmp_path, api)
+    (tmp_path / "seeds" / "river.md").write_text(RIVER, encoding="utf-8")
+    build_index(config, embedder)
+    notes = [f"Herd note {i}: the census counted zebras and wildebeest near waterhole number {i} at dawn." for i in range(300)]
+    (tmp_path / "seeds" / "herd.md").write_text("# Herd Notes\n\n" + "\n\n".join(notes) + "\n", encoding="utf-8")
+    runner = start_bot(api, config, embedder)
+    try:
+        [status] = ask_private(api, "/reindex", user=ADMIN)
+        progress = api.wait_for(
+            lambda: [c for c in api.calls_to("editMessageText") if "embedded 256 of 300" in c.params["text"]]
+        )[0]
+        assert progress.params["message_id"] == status.result["message_id"]
+        embedder.release.set()
+        done = api.wait_for(lambda: [c for c in api.calls_to("editMessageText") if "Reindex done" in c.params["text"]])[0]
+        assert done.params["message_id"] == status.result["message_id"]
+        assert "Documents: 2 (1 added, 0 changed, 0 removed)" in done.params["text"]
+        assert re.search(r"Passages: \d+ \(300 embedded\)", done.params["text"])
+        assert len(api.sent(ADMIN)) == 1  # one status message, edited; nothing else sent
+    finally:
+        embedder.release.set()
+        runner.stop()
+
+
 def test_failed_reindex_keeps_the_old_index_and_tells_the_admin(bot):
     api = bot.api
     shutil.rmtree(bot.config.seeds.dir)
@@ -346,6 +387,33 @@ def test_bot_without_an_index_says_so_and_an_admin_can_build_it(tmp_path, api, e
         api.wait_for(lambda: [c for c in api.calls_to("editMessageText") if "Reindex done" in c.params["text"]])
         [reply] = ask_private(api, "Who chaired the annual meeting of the river council?")
         assert "Maria Lopez" in reply.params["text"]
+    finally:
+        runner.stop()
+
+
+class KaboomEmbedder(FakeEmbedder):
+    """Fails on any text containing "kaboom", like a model that crashes on some input."""
+
+    def encode(self, texts, **kwargs):
+        if any("kaboom" in t for t in texts):
+            raise RuntimeError("model crashed on kaboom")
+        return super().encode(texts, **kwargs)
+
+
+def test_unexpected_error_is_logged_with_traceback_and_the_user_told_briefly(tmp_path, api, caplog):
+    caplog.set_level(logging.ERROR, logger="bot")
+    embedder = KaboomEmbedder(dimension=1024)
+    config = write_bot_config(tmp_path, api)
+    (tmp_path / "seeds" / "river.md").write_text(RIVER, encoding="utf-8")
+    build_index(config, embedder)
+    runner = start_bot(api, config, embedder)
+    try:
+        [reply] = ask_private(api, "kaboom?")
+        assert reply.params["text"] == "Sorry, something went wrong while handling that message. Please try again."
+        [record] = [r for r in caplog.records if r.name == "bot.handlers" and r.levelno == logging.ERROR]
+        assert record.exc_info and "model crashed on kaboom" in str(record.exc_info[1])
+        [after] = ask_private(api, "Who chaired the annual meeting of the river council?")
+        assert "Maria Lopez" in after.params["text"]  # the bot carries on
     finally:
         runner.stop()
 
