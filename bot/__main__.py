@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.cli import ArgumentParser, run
 from core.config import load_config
-from core.errors import ConfigError
+from core.errors import ConfigError, DocQAError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,11 +46,22 @@ def main(argv: list[str] | None = None) -> int:
             "put the token from @BotFather in it (see README, 'Telegram bot')"
         )
 
+    from telegram.error import InvalidToken, NetworkError
+
     from bot.app import build_application, run_polling
-    from bot.logs import setup_logging
+    from bot.logs import REDACTED, setup_logging
 
     setup_logging(token, args.verbose)
-    run_polling(build_application(config, token))
+    try:
+        run_polling(build_application(config, token))
+    except InvalidToken:
+        raise ConfigError(
+            f"the Bot API at {config.telegram.base_url} rejected the token in {config.telegram.token_env} "
+            "(check it with @BotFather)"
+        ) from None
+    except NetworkError as exc:  # at start-up; once running, PTB retries by itself
+        reason = str(exc).replace(token, REDACTED)
+        raise DocQAError(f"cannot reach the Bot API at {config.telegram.base_url}: {reason}") from None
     return 0
 
 

@@ -489,3 +489,34 @@ def test_token_never_reaches_the_logs(bot, caplog):
     assert f"/bot{REDACTED}/sendMessage" in caplog.text  # the URLs were logged, without the token
     assert bot.api.token not in caplog.text
     assert bot.api.token.split(":")[1] not in caplog.text
+
+
+def test_python_m_bot_with_a_rejected_token_or_no_server_fails_with_one_line(tmp_path, api):
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    config = write_bot_config(tmp_path, api)
+
+    def run(token: str, config_path: Path):
+        env = dict(os.environ, PYTHONPATH=str(repo), FAKE_BOT_TOKEN=token)
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "--config", str(config_path)],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=120,
+        )
+
+    wrong = run("999:wrong-token-value", config.path)
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip().splitlines()[-1] == (
+        f"error: the Bot API at {api.base_url} rejected the token in FAKE_BOT_TOKEN (check it with @BotFather)"
+    )
+    assert "wrong-token-value" not in wrong.stderr  # PTB logs the failed getMe; the token is scrubbed
+
+    text = config.path.read_text(encoding="utf-8").replace(f"127.0.0.1:{api.port}", "127.0.0.1:9")  # nothing listens
+    (tmp_path / "closed.toml").write_text(text, encoding="utf-8")
+    closed = run(api.token, tmp_path / "closed.toml")
+    assert closed.returncode == 1
+    assert closed.stderr.strip().splitlines()[-1].startswith("error: cannot reach the Bot API at http://127.0.0.1:9/bot")
+    assert api.token not in closed.stderr and api.token.split(":")[1] not in closed.stderr
+
