@@ -115,8 +115,23 @@ def citation(extract: Extract) -> str:
     return f"{esc(shorten(extract.title, 200))}, paragraph {extract.paragraph}"
 
 
-def extract_blocks(number: int, extract: Extract) -> list[str]:
-    return quote_blocks(f"<b>[{number}]</b> {citation(extract)}", extract.text)
+def extract_blocks(number: int, extract: Extract, answer: Extract | None = None) -> list[str]:
+    """The numbered, cited extract; the answer sentence, when it lies inside, in bold."""
+    heading = f"<b>[{number}]</b> {citation(extract)}"
+    if answer is not None and answer.doc == extract.doc and extract.start <= answer.start < answer.end <= extract.end:
+        block = _highlighted(heading, extract.text, answer.start - extract.start, answer.end - extract.start)
+        if tg_length(block) <= MAX_LENGTH:
+            return [block]
+    return quote_blocks(heading, extract.text)
+
+
+def _highlighted(heading: str, text: str, start: int, end: int) -> str:
+    before, middle, after = text[:start], text[start:end], text[end:]
+    lead = " ".join(before.split()) + (" " if before[-1:].isspace() else "")
+    trail = (" " if after[:1].isspace() else "") + " ".join(after.split())
+    body = f"{esc(lead.lstrip())}<b>{esc(' '.join(middle.split()))}</b>{esc(trail.rstrip())}"
+    tag = "<blockquote expandable>" if len(text) > EXPANDABLE_FROM else "<blockquote>"
+    return f"{heading}\n{tag}{body}</blockquote>"
 
 
 def answer_head(answer: Answer) -> str:
@@ -150,7 +165,7 @@ def answer_page(answer: Answer, page: int, page_size: int) -> list[str]:
         label = "More extracts" if answer.answered else "More closest passages"
         blocks.append(f"<b>{label}</b> ({first + 1}–{first + len(shown)} of {len(answer.extracts)})")
     for n, extract in enumerate(shown, first + 1):
-        blocks.extend(extract_blocks(n, extract))
+        blocks.extend(extract_blocks(n, extract, answer.sentence if answer.answered else None))
     return pack(blocks)
 
 

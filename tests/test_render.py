@@ -31,9 +31,19 @@ def test_answer_opens_with_the_sentence_then_numbered_cited_blockquotes():
     [message] = render.answer_page(answered("Ada chaired it.", "Bob seconded."), page=0, page_size=3)
     assert message == (
         "<b>Answer:</b> Ada chaired it.\n<i>— Report, paragraph 1</i>\n\n"
-        "<b>[1]</b> Report, paragraph 1\n<blockquote>Ada chaired it.</blockquote>\n\n"
+        "<b>[1]</b> Report, paragraph 1\n<blockquote><b>Ada chaired it.</b></blockquote>\n\n"
         "<b>[2]</b> Report, paragraph 2\n<blockquote>Bob seconded.</blockquote>"
     )
+
+
+def test_answer_sentence_is_bold_inside_the_extract_it_comes_from():
+    passage = "The board met.\nAda & Bob <chaired> it.   Then lunch."
+    sentence = Extract("r.txt", "R", 3, "Ada & Bob <chaired> it.", 0.9, 115, 138)
+    answer = Answer("Who?", True, sentence=sentence, extracts=[Extract("r.txt", "R", 3, passage, 0.7, 100, 100 + len(passage)), extract("Other.")])
+    [message] = render.answer_page(answer, 0, 3)
+    assert "<blockquote>The board met. <b>Ada &amp; Bob &lt;chaired&gt; it.</b> Then lunch.</blockquote>" in message
+    assert "<blockquote>Other.</blockquote>" in message  # another document: no highlight
+    parse_telegram_html(message)
 
 
 def test_not_answered_says_so_and_offers_closest_passages_not_an_answer():
