@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
+from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -23,6 +23,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     Defaults,
     MessageHandler,
@@ -30,6 +31,8 @@ from telegram.ext import (
 )
 
 from bot import handlers, render
+from bot.digest_job import TICK_SECONDS, Clock, DigestPoster, utc_now
+from bot.digest_store import DigestStore
 from bot.services import Services
 from core.config import Config
 from core.embedder import Embedder, load_embedder
@@ -38,7 +41,8 @@ from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+DIGEST_STATE = "digest.sqlite"
 
 COMMANDS = [
     BotCommand("ask", "Answer a question from the documents"),
@@ -46,7 +50,14 @@ COMMANDS = [
     BotCommand("start", "What I know and how to ask"),
     BotCommand("help", "How to ask, and the commands"),
 ]
-ADMIN_COMMANDS = COMMANDS + [BotCommand("reindex", "Re-read the documents (admins only)")]
+GROUP_ADMIN_COMMANDS = COMMANDS + [
+    BotCommand("subscribe", "Post document digests in this chat"),
+    BotCommand("unsubscribe", "Stop digests in this chat"),
+]
+ADMIN_COMMANDS = GROUP_ADMIN_COMMANDS + [
+    BotCommand("digest", "Post this chat's digest now (admins only)"),
+    BotCommand("reindex", "Re-read the documents (admins only)"),
+]
 
 
 def build_application(
@@ -54,10 +65,13 @@ def build_application(
     token: str,
     *,
     embedder_loader: Callable[[str], Embedder] = load_embedder,
+    clock: Clock = utc_now,
+    digest_every: float = TICK_SECONDS,
 ) -> Application:
     """The bot, ready for ``run_polling``; the model and index load in ``post_init``.
 
-    ``embedder_loader`` maps the configured model name to an embedder (tests pass a fake).
+    ``embedder_loader`` maps the configured model name to an embedder (tests pass a fake);
+    ``clock`` and ``digest_every`` (seconds between digest checks) let tests control time.
     """
 
     async def post_init(application: Application) -> None:
@@ -68,8 +82,15 @@ def build_application(
             # Start anyway: /start says so, and an admin can /reindex from the chat.
             log.warning("starting without a usable index: %s", exc)
             retriever = None
-        application.bot_data["services"] = Services(config, embedder, retriever)
+        services = Services(config, embedder, retriever)
+        application.bot_data["services"] = services
+        store = DigestStore(config.bot.data_dir / DIGEST_STATE)
+        store.sync_configured(config.digest.chats, clock())
+        application.bot_data["digest"] = DigestPoster(config.digest, store, services.slot.use, clock)
+        # The first check runs right away, so a digest missed while the bot was down goes out now.
+        application.job_queue.run_repeating(handlers.digest_tick, interval=digest_every, first=0.1, name="digest")
         await application.bot.set_my_commands(COMMANDS)
+        await application.bot.set_my_commands(GROUP_ADMIN_COMMANDS, scope=BotCommandScopeAllChatAdministrators())
         for admin in config.bot.admins:
             try:
                 await application.bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))
@@ -81,6 +102,9 @@ def build_application(
         services = application.bot_data.get("services")
         if services is not None:
             services.close()
+        digest = application.bot_data.get("digest")
+        if digest is not None:
+            digest.store.close()
 
     application = (
         ApplicationBuilder()
@@ -110,6 +134,10 @@ def add_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("ask", handlers.ask))
     application.add_handler(CommandHandler("sources", handlers.sources))
     application.add_handler(CommandHandler("reindex", handlers.reindex))
+    application.add_handler(CommandHandler("digest", handlers.digest_command))
+    application.add_handler(CommandHandler("subscribe", handlers.subscribe))
+    application.add_handler(CommandHandler("unsubscribe", handlers.unsubscribe))
+    application.add_handler(ChatMemberHandler(handlers.membership, ChatMemberHandler.MY_CHAT_MEMBER))
     text = filters.TEXT & ~filters.COMMAND
     application.add_handler(MessageHandler(filters.ChatType.PRIVATE & text, handlers.private_message))
     application.add_handler(MessageHandler(filters.ChatType.GROUPS & text & handlers.AddressedToBot(), handlers.group_message))

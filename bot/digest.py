@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from bot.render import MAX_LENGTH as MAX_TEXT, tg_length
 from core.text import shorten
 from retrieval.summary import KeySentence
 
-MAX_TEXT = 4096
 PAYLOAD_PREFIX = "doc_"
 
 
@@ -93,7 +93,7 @@ def _item_html(item: DigestItem) -> str:
 
 
 def render_digest(items: list[DigestItem], more: int, bot_username: str | None) -> list[DigestMessage]:
-    """Digest messages (each within 4096 characters), with an "Ask about" link per document."""
+    """Digest messages (each within 4096 UTF-16 units), with an "Ask about" link per document."""
     count = len(items) + more
     header = f"📰 <b>Digest</b>: {count} new or updated document{'s' if count != 1 else ''}"
     blocks = [_item_html(item) for item in items]
@@ -105,9 +105,9 @@ def render_digest(items: list[DigestItem], more: int, bot_username: str | None) 
         button = []
         if i < len(items) and bot_username:
             button = [("Ask about " + shorten(items[i].title, 40), deep_link(bot_username, items[i].doc))]
-        if len(block) + 2 > MAX_TEXT - len(header):  # one document alone too long: trim its quotes
-            block = _trimmed(items[i])
-        if len(text) + 2 + len(block) > MAX_TEXT:
+        if i < len(items) and tg_length(block) + 2 > MAX_TEXT - tg_length(header):
+            block = _trimmed(items[i])  # one document alone too long: trim its quotes
+        if tg_length(text) + 2 + tg_length(block) > MAX_TEXT:
             messages.append(DigestMessage(text, tuple(buttons)))
             text, buttons = block, []
         else:
@@ -119,7 +119,7 @@ def render_digest(items: list[DigestItem], more: int, bot_username: str | None) 
 
 def _trimmed(item: DigestItem) -> str:
     short = tuple(
-        KeySentence(s.paragraph, s.start, s.end, shorten(s.text, 1000)) for s in item.sentences
+        KeySentence(s.paragraph, s.start, s.end, shorten(s.text, 300)) for s in item.sentences[:5]
     )
     return _item_html(DigestItem(item.doc, item.title, item.sha256, item.status, short))
 

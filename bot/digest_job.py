@@ -17,6 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from contextlib import AbstractContextManager
 from typing import Callable
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -25,6 +26,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from bot.digest import DigestItem, latest_slot, pending_documents, render_digest, render_nothing_new
 from bot.digest_store import DigestStore
 from core.config import DigestConfig
+from core.errors import DocQAError
 from retrieval.summary import key_sentences
 
 log = logging.getLogger(__name__)
@@ -50,10 +52,18 @@ class DigestOutcome:
 class DigestPoster:
     """Composes and posts digests; one instance per application, kept in ``bot_data``."""
 
-    def __init__(self, config: DigestConfig, store: DigestStore, retriever: Callable[[], object], clock: Clock = utc_now):
+    def __init__(
+        self,
+        config: DigestConfig,
+        store: DigestStore,
+        use_retriever: Callable[[], AbstractContextManager],
+        clock: Clock = utc_now,
+    ):
         self.config = config
         self.store = store
-        self._retriever = retriever  # returns the Retriever serving now (swapped by /reindex)
+        # ``with use_retriever() as r`` gives the Retriever serving now, kept open during the block
+        # even if /reindex swaps in a new one meanwhile.
+        self._use_retriever = use_retriever
         self.clock = clock
         # Key sentences per (document, content hash): one digest goes to many chats.
         self._summaries: dict[tuple[str, str], tuple] = {}
@@ -70,7 +80,11 @@ class DigestPoster:
                 since = self.store.subscribed_at(chat)
                 if (last is not None and last >= slot) or (since is not None and since > slot):
                     continue
-                outcome = await self._post(bot, chat, slot=slot, say_nothing_new=self.config.when_nothing_new == "say")
+                try:
+                    outcome = await self._post(bot, chat, slot=slot, say_nothing_new=self.config.when_nothing_new == "say")
+                except DocQAError as exc:  # no usable index yet: nothing to digest, try again later
+                    log.warning("digest for chat %s postponed: %s", chat, exc)
+                    break
                 if outcome:
                     outcomes.append(outcome)
         return outcomes
@@ -81,14 +95,10 @@ class DigestPoster:
             return await self._post(bot, chat, slot=None, say_nothing_new=True)
 
     async def _post(self, bot: Bot, chat: str, *, slot: datetime | None, say_nothing_new: bool) -> DigestOutcome | None:
-        retriever = self._retriever()
-        current = {doc: (meta["title"], meta["sha256"]) for doc, meta in retriever.index.manifest["documents"].items()}
-        items = pending_documents(current, self.store.carried(chat))
-        shown = items[: self.config.max_items]
+        shown, more = await asyncio.to_thread(self._plan, chat)
         try:
             if shown:
-                shown = await asyncio.to_thread(self._with_sentences, retriever, shown)
-                messages = render_digest(shown, len(items) - len(shown), bot.username)
+                messages = render_digest(shown, more, bot.username)
                 for message in messages:
                     markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, url=url)] for label, url in message.buttons])
                     await bot.send_message(_chat_id(chat), message.html, reply_markup=markup if message.buttons else None)
@@ -112,6 +122,14 @@ class DigestPoster:
         if sent:
             log.info("posted digest to %s: %d document(s) in %d message(s)", chat, len(shown), sent)
         return DigestOutcome(chat, sent, len(shown))
+
+    def _plan(self, chat: str) -> tuple[list[DigestItem], int]:
+        """(documents to show with their key sentences, how many more are pending). Blocking."""
+        with self._use_retriever() as retriever:
+            current = {doc: (meta["title"], meta["sha256"]) for doc, meta in retriever.index.manifest["documents"].items()}
+            items = pending_documents(current, self.store.carried(chat))
+            shown = self._with_sentences(retriever, items[: self.config.max_items])
+        return shown, len(items) - len(shown)
 
     def _with_sentences(self, retriever, items: list[DigestItem]) -> list[DigestItem]:
         out = []

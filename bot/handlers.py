@@ -16,12 +16,13 @@ import re
 import threading
 from typing import Awaitable, Callable, Sequence, TypeVar
 
-from telegram import InlineKeyboardMarkup, Message, MessageEntity, Update
-from telegram.constants import ChatAction, ChatType
+from telegram import ChatMember, InlineKeyboardMarkup, Message, MessageEntity, Update
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ContextTypes, filters
 
-from bot import render
+from bot import digest, render
+from bot.digest_job import DigestPoster
 from bot.services import CachedAnswer, Services
 from core.errors import DocQAError
 from core.text import words
@@ -253,10 +254,26 @@ async def full_paragraph(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start: what the bot knows and how to ask."""
+    """/start: what the bot knows and how to ask; ``/start doc_…`` (a digest's deep link) shows that document."""
     message = update.effective_message
-    count = services_of(context).document_count()
+    services = services_of(context)
+    payload = context.args[0] if context.args else ""
+    if payload.startswith(digest.PAYLOAD_PREFIX):
+        await _document_intro(message, services, payload)
+        return
+    count = services.document_count()
     await send(message, [render.start_text(count, context.bot.username)], quote=not _private(message))
+
+
+async def _document_intro(message: Message, services: Services, payload: str) -> None:
+    documents = [doc for doc, _ in await asyncio.to_thread(services.documents)]
+    doc = digest.find_document(payload, documents)
+    summary = await asyncio.to_thread(services.document_summary, doc, services.config.digest.sentences) if doc else None
+    if summary is None:
+        await send(message, [render.unknown_document_link()], quote=False)
+        return
+    title, sentences = summary
+    await send(message, [digest.render_document_intro(title, doc, sentences)], quote=False)
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -297,7 +314,7 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     quote = not _private(message)
     if user is None or user.id not in services.admins:
         log.warning("refused /reindex from user id %s: not in [bot] admins", user.id if user else "unknown")
-        await send(message, [render.refusal()], quote=quote)
+        await send(message, [render.refusal("reindex")], quote=quote)
         return
     if services.reindex_lock.locked():
         await send(message, [render.reindex_busy()], quote=quote)
@@ -325,6 +342,81 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         log.info("reindex done: %d documents, %d passages in %.1fs", report.documents, report.passages, report.seconds)
         await edit(status, render.reindex_done(report))
+
+
+# ------------------------------------------------------------------ digests
+
+
+def poster_of(context: ContextTypes.DEFAULT_TYPE) -> DigestPoster:
+    return context.bot_data["digest"]
+
+
+async def digest_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """JobQueue callback: post the scheduled digests that are due."""
+    await poster_of(context).tick(context.bot)
+
+
+async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/digest (admins only): post this chat's digest now."""
+    message = update.effective_message
+    user = update.effective_user
+    if user is None or user.id not in services_of(context).admins:
+        log.warning("refused /digest from user id %s in chat %s: not in [bot] admins", user.id if user else "unknown", message.chat_id)
+        await send(message, [render.refusal("digest")], quote=not _private(message))
+        return
+    outcome = await poster_of(context).post_now(context.bot, str(message.chat_id))
+    if outcome is None:
+        await send(message, [render.error_text(RuntimeError("digest could not be sent"))], quote=not _private(message))
+
+
+async def _may_manage_digests(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str) -> bool:
+    """A configured admin, or an administrator of this group; refuses (and logs) anyone else."""
+    message = update.effective_message
+    user = update.effective_user
+    if _private(message):
+        await send(message, [render.groups_only(command)], quote=False)
+        return False
+    if user is not None and user.id in services_of(context).admins:
+        return True
+    if user is not None:
+        try:
+            member = await context.bot.get_chat_member(message.chat_id, user.id)
+            if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+                return True
+        except TelegramError as exc:
+            log.warning("could not check whether user id %s administers chat %s: %s", user.id, message.chat_id, exc)
+    log.warning("refused /%s from user id %s in chat %s: not an admin", command, user.id if user else "unknown", message.chat_id)
+    await send(message, [render.chat_admins_only(command)], quote=True)
+    return False
+
+
+async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/subscribe (group admins): post digests in this chat."""
+    if not await _may_manage_digests(update, context, "subscribe"):
+        return
+    message = update.effective_message
+    poster = poster_of(context)
+    changed = poster.store.subscribe(str(message.chat_id), by=f"user:{update.effective_user.id}", now=poster.clock())
+    log.info("chat %s subscribed to digests by user id %s", message.chat_id, update.effective_user.id)
+    await send(message, [render.subscribed(changed)], quote=True)
+
+
+async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/unsubscribe (group admins): stop digests in this chat."""
+    if not await _may_manage_digests(update, context, "unsubscribe"):
+        return
+    message = update.effective_message
+    changed = poster_of(context).store.unsubscribe(str(message.chat_id), by=f"user:{update.effective_user.id}")
+    log.info("chat %s unsubscribed from digests by user id %s", message.chat_id, update.effective_user.id)
+    await send(message, [render.unsubscribed(changed)], quote=True)
+
+
+async def membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The bot was removed from a chat: stop its digests."""
+    change = update.my_chat_member
+    if change and change.new_chat_member.status in (ChatMember.LEFT, ChatMember.BANNED):
+        if poster_of(context).store.unsubscribe(str(change.chat.id), by="bot-removed"):
+            log.warning("removed from chat %s: unsubscribed it from digests", change.chat.id)
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

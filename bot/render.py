@@ -217,7 +217,9 @@ def help_text(bot_username: str | None) -> str:
         "/sources – the documents I answer from\n"
         "/start – what I know\n"
         "/help – this message\n"
-        "/reindex – re-read the documents (admins only)"
+        "/subscribe, /unsubscribe – digests of new documents in a group (group admins)\n"
+        "/digest – post this chat's digest now (bot admins)\n"
+        "/reindex – re-read the documents (bot admins)"
     )
 
 
@@ -237,8 +239,30 @@ def sources_messages(documents: Sequence[tuple[str, str]]) -> list[str]:
     return pack(blocks, separator="\n")
 
 
-def refusal() -> str:
-    return "Sorry, only the bot's admins can run /reindex."
+def refusal(command: str = "reindex") -> str:
+    return f"Sorry, only the bot's admins can run /{command}."
+
+
+def chat_admins_only(command: str) -> str:
+    return f"Sorry, only this chat's administrators or the bot's admins can /{command}."
+
+
+def groups_only(command: str) -> str:
+    return f"/{command} works in groups: add me to a group and send it there."
+
+
+def subscribed(changed: bool) -> str:
+    if not changed:
+        return "This chat already gets digests."
+    return "Subscribed: this chat will get a digest of new and changed documents at the scheduled times."
+
+
+def unsubscribed(changed: bool) -> str:
+    return "Unsubscribed: no more digests here." if changed else "This chat was not getting digests."
+
+
+def unknown_document_link() -> str:
+    return "That link points to a document that is no longer indexed. /sources lists the current ones."
 
 
 def reindex_busy() -> str:

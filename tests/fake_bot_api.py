@@ -151,6 +151,11 @@ class FakeBotApi:
         self._faults: dict[str, list[tuple[int, str, int | None]]] = {}
         self._messages: dict[tuple[int, int], dict] = {}
         self._polls_released = False
+        # Digest targets: channel usernames the server knows, chats the bot was removed from,
+        # and who administers which group (for getChatMember).
+        self.channels: dict[str, int] = {}
+        self.removed_chats: set[int] = set()
+        self.chat_admins: dict[int, set[int]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new_update: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
@@ -223,6 +228,10 @@ class FakeBotApi:
         self._polls_released = True
         self._loop.call_soon_threadsafe(self._new_update.set)
 
+    def resume_polls(self) -> None:
+        """Long-poll again (for a bot started after another one stopped)."""
+        self._polls_released = False
+
     def fail_next(self, method: str, status: int, description: str, retry_after: int | None = None, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with an error instead of doing them."""
         with self._cond:
@@ -294,6 +303,19 @@ class FakeBotApi:
         chat = {"id": chat_id, "type": "supergroup", "title": "Readers"}
         return self.message(chat, user_id, text, entities=entities, reply_to=reply_to)
 
+    def bot_removed(self, chat_id: int, by_user: int) -> dict:
+        """A my_chat_member update: the bot was kicked from group ``chat_id``."""
+        member = {"user": self.bot}
+        return {
+            "my_chat_member": {
+                "chat": {"id": chat_id, "type": "supergroup", "title": "Readers"},
+                "from": self.user(by_user),
+                "date": int(time.time()),
+                "old_chat_member": dict(member, status="member"),
+                "new_chat_member": dict(member, status="kicked", until_date=0),
+            }
+        }
+
     def button_press(self, user_id: int, sent: Call, data: str) -> dict:
         """A callback_query update: ``user_id`` pressed the button with ``data`` under the sent message."""
         return {
@@ -328,7 +350,7 @@ class FakeBotApi:
         except HTMLRejected as exc:
             return self._error(call, 400, str(exc))
         except _ApiError as exc:
-            return self._error(call, 400, str(exc))
+            return self._error(call, exc.status, str(exc))
         if method != "getUpdates" or result:  # empty long polls are noise
             call.result = result
             self._record(call)
@@ -398,11 +420,36 @@ class FakeBotApi:
     def _api_answerCallbackQuery(self, params):
         return True
 
+    def _chat_id(self, value) -> int:
+        if isinstance(value, str) and value.startswith("@"):
+            if value not in self.channels:
+                raise _ApiError("Bad Request: chat not found")
+            return self.channels[value]
+        chat_id = int(value)
+        if chat_id in self.removed_chats:
+            raise _ApiError("Forbidden: bot was kicked from the supergroup chat", status=403)
+        return chat_id
+
+    def _api_getChatMember(self, params):
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        status = "administrator" if user_id in self.chat_admins.get(chat_id, set()) else "member"
+        member = {"status": status, "user": self.user(user_id)}
+        if status == "administrator":
+            member.update(
+                can_be_edited=False, is_anonymous=False, can_manage_chat=True, can_delete_messages=True,
+                can_manage_video_chats=True, can_restrict_members=True, can_promote_members=False,
+                can_change_info=True, can_invite_users=True, can_post_stories=False, can_edit_stories=False,
+                can_delete_stories=False,
+            )
+        return member
+
     def _api_sendMessage(self, params):
         visible = self._check_text(params)
-        chat_id = int(params["chat_id"])
+        chat_id = self._chat_id(params["chat_id"])
         chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
-        if chat_id < 0:
+        if chat_id in self.channels.values():
+            chat = {"id": chat_id, "type": "channel", "title": "News"}
+        elif chat_id < 0:
             chat["title"] = "Readers"
         message = {
             "message_id": next(self._message_ids),
@@ -451,7 +498,9 @@ class FakeBotApi:
 
 
 class _ApiError(Exception):
-    pass
+    def __init__(self, description: str, status: int = 400):
+        super().__init__(description)
+        self.status = status
 
 
 class BotRunner:
@@ -468,6 +517,8 @@ class BotRunner:
         from bot.app import run_polling
 
         self.api = api
+        api.resume_polls()
+
         def run():
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)

@@ -252,7 +252,10 @@ def test_start_help_sources_and_the_command_menu(bot):
     )
     menu = {json_scope: [c["command"] for c in commands] for json_scope, commands in api.commands.items()}
     assert menu['{"type": "default"}'] == ["ask", "sources", "start", "help"]
-    assert menu[f'{{"chat_id": {ADMIN}, "type": "chat"}}'] == ["ask", "sources", "start", "help", "reindex"]
+    assert menu['{"type": "all_chat_administrators"}'] == ["ask", "sources", "start", "help", "subscribe", "unsubscribe"]
+    assert menu[f'{{"chat_id": {ADMIN}, "type": "chat"}}'] == [
+        "ask", "sources", "start", "help", "subscribe", "unsubscribe", "digest", "reindex"
+    ]
 
 
 def test_unknown_command_in_private_points_to_help(bot):
