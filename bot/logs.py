@@ -11,6 +11,8 @@ import logging
 import sys
 
 REDACTED = "[bot-token]"
+# Loggers that put the token in DEBUG records; held at INFO even with --verbose.
+TOKEN_AT_DEBUG = ("telegram.Bot", "telegram.ext.ExtBot")
 
 
 class RedactToken(logging.Filter):
@@ -47,3 +49,6 @@ def setup_logging(token: str, verbose: bool = False) -> None:
         handler.addFilter(redact)
     for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "faiss", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # PTB's Bot logs its API URL, token included, at DEBUG ("Set Bot API URL: …/bot<token>").
+    for name in TOKEN_AT_DEBUG:
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -129,11 +129,12 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
     for document in documents:
         old = old_docs.get(document.doc)
         if previous and old and old["sha256"] == document.sha256:
-            rows = previous.store.doc_passages(document.doc)
-            records.append(DocumentRecord(document.doc, old["title"], document.sha256, document.text))
-            passages.extend(p for _, p in rows)
-            vectors.extend(previous.vectors[i] for i, _ in rows)
-            continue
+            rows = _reusable_rows(previous, document.doc, old.get("passages"))
+            if rows is not None:
+                records.append(DocumentRecord(document.doc, old["title"], document.sha256, document.text))
+                passages.extend(p for _, p in rows)
+                vectors.extend(previous.vectors[i] for i, _ in rows)
+                continue
         (report.changed if old else report.added).append(document.doc)
         title, doc_passages = chunk_document(document.doc, document.text, settings)
         records.append(DocumentRecord(document.doc, title, document.sha256, document.text))
@@ -185,6 +186,19 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         report.passages, report.embedded, report.seconds,
     )
     return report
+
+
+def _reusable_rows(previous: _Previous, doc: str, expected: int | None) -> list[tuple[int, Passage]] | None:
+    """The previous build's passages of ``doc``, or None if they cannot be read back intact."""
+    try:
+        rows = previous.store.doc_passages(doc)
+    except DocQAError as exc:
+        log.warning("cannot reuse the embeddings of %s (%s): embedding it again", doc, exc)
+        return None
+    if len(rows) != expected or any(i >= len(previous.vectors) for i, _ in rows):
+        log.warning("the previous index lost passages of %s: embedding it again", doc)
+        return None
+    return rows
 
 
 def _load_previous(index_dir: Path, embedder: Embedder, settings: ChunkSettings) -> _Previous | None:

@@ -45,6 +45,8 @@ STORE = "store.sqlite"
 VECTORS = "vectors.npy"
 FAISS_INDEX = "faiss.index"
 BUILD_HINT = "python -m index build"
+# Passage stores up to this size are copied into memory when opened.
+IN_MEMORY_BYTES = 512 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -137,8 +139,15 @@ class PassageStore:
             raise IndexCorruptError(f"{path} is missing; rebuild with: {BUILD_HINT}")
         try:
             # immutable=1: the file never changes after the build, so skip locking entirely.
-            self._db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-            self._db.execute("SELECT count(*) FROM passages").fetchone()
+            disk = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            disk.execute("SELECT count(*) FROM passages").fetchone()
+            if path.stat().st_size <= IN_MEMORY_BYTES:
+                # A private copy: a serving bot keeps answering even if the file is damaged later.
+                self._db = sqlite3.connect(":memory:", check_same_thread=False)
+                disk.backup(self._db)
+                disk.close()
+            else:
+                self._db = disk
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"{path} is corrupt ({exc}); rebuild with: {BUILD_HINT}") from None
 

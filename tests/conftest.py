@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 
 from tests.fakes import FakeEmbedder, write_config
@@ -23,3 +26,59 @@ def real_embedder():
     from core.embedder import load_embedder
 
     return load_embedder("sentence-transformers/all-MiniLM-L6-v2")
+
+
+# ---------------------------------------------------------------- secrets
+
+_QUIET_IN_PRODUCTION = ("httpx", "httpcore")  # bot.logs.setup_logging holds these at WARNING
+from bot.logs import TOKEN_AT_DEBUG  # noqa: E402  (and these at INFO)
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(_QUIET_IN_PRODUCTION) and record.levelno < logging.WARNING:
+            return  # the product never emits these (and they carry request URLs)
+        if record.name in TOKEN_AT_DEBUG and record.levelno < logging.INFO:
+            return  # held at INFO by the product, for the same reason
+        try:
+            self.lines.append(self.format(record))  # message, arguments and traceback
+        except Exception as exc:  # a record that cannot format is a bug elsewhere, not a leak
+            self.lines.append(f"<unformattable record: {exc!r}>")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def token_appears_in_no_log_line_or_file(tmp_path_factory):
+    """The whole suite runs with a recognisable token; afterwards no log line or file holds it.
+
+    Every record at DEBUG and above is formatted without the product's redaction filter, so
+    this proves the token is never logged in the first place, not only that it gets scrubbed.
+    """
+    from tests.fake_bot_api import TOKEN
+
+    secrets = (TOKEN, TOKEN.split(":", 1)[1])
+    collect = _Collect()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(collect)
+    root.setLevel(logging.DEBUG)
+    for name in _QUIET_IN_PRODUCTION:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in TOKEN_AT_DEBUG:
+        logging.getLogger(name).setLevel(logging.INFO)
+    yield
+    root.removeHandler(collect)
+    root.setLevel(level)
+    leaked = [line for line in collect.lines if any(s in line for s in secrets)]
+    assert not leaked, f"the bot token appeared in {len(leaked)} log line(s), e.g. {leaked[0][:300]!r}"
+    repo = Path(__file__).resolve().parent.parent
+    roots = [tmp_path_factory.getbasetemp(), repo / "data"]
+    for base in roots:
+        for path in base.rglob("*") if base.exists() else []:
+            if path.is_file() and not path.is_symlink() and path.stat().st_size < 64 * 1024 * 1024:
+                data = path.read_bytes()
+                assert not any(s.encode() in data for s in secrets), f"the bot token was written to {path}"

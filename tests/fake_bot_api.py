@@ -32,6 +32,9 @@ TOKEN = "123456789:AAFakeTokenForTests_do-not-log-me"
 BOT_ID = 123456789
 BOT_USERNAME = "cited_answers_bot"
 MAX_TEXT = 4096
+# Pseudo-statuses for faults below HTTP: a dropped connection and a request left hanging.
+DROP = 0
+HANG = -1
 
 # Parameters the Bot API takes as plain strings; everything else PTB sends JSON-encoded.
 _STRING_PARAMS = {"text", "parse_mode", "action", "callback_query_id", "url", "language_code", "data"}
@@ -203,6 +206,10 @@ class FakeBotApi:
         if self._loop and self._thread:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+        # Nothing the bot sent may carry its token (a reply, a button, a URL).
+        secret = self.token.split(":", 1)[1]
+        leaked = [c.method for c in self.calls if secret in json.dumps(c.params, ensure_ascii=False, default=str)]
+        assert not leaked, f"the bot token was sent in {leaked}"
 
     @property
     def base_url(self) -> str:
@@ -231,6 +238,14 @@ class FakeBotApi:
     def resume_polls(self) -> None:
         """Long-poll again (for a bot started after another one stopped)."""
         self._polls_released = False
+
+    def drop_next(self, method: str, times: int = 1) -> None:
+        """Close the connection on the next ``times`` calls of ``method`` without answering."""
+        self.fail_next(method, DROP, "connection dropped", times=times)
+
+    def hang_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds`` (past the client's timeout), undone."""
+        self.fail_next(method, HANG, "timed out", retry_after=seconds, times=times)
 
     def fail_next(self, method: str, status: int, description: str, retry_after: int | None = None, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with an error instead of doing them."""
@@ -341,6 +356,16 @@ class FakeBotApi:
             fault = faults.pop(0) if faults else None
         if fault:
             status, description, retry_after = fault
+            if status == DROP:  # the connection dies before any answer; nothing was done
+                call.status, call.error = DROP, description
+                self._record(call)
+                request.transport.close()
+                return web.Response(status=500)
+            if status == HANG:  # no answer within the client's timeout; nothing was done
+                call.status, call.error = HANG, description
+                self._record(call)
+                await asyncio.sleep(retry_after)
+                return web.Response(status=504)
             return self._error(call, status, description, {"retry_after": retry_after} if retry_after else None)
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
