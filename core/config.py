@@ -22,6 +22,7 @@ from core.errors import ConfigError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
+BACKENDS = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class IndexConfig:
     overlap_sentences: int = 1
     batch_size: int = 32
     index_type: str = "auto"
+    backend: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         overlap_sentences=s.int("overlap_sentences", 1, minimum=0, maximum=10),
         batch_size=s.int("batch_size", 32, minimum=1, maximum=4096),
         index_type=s.choice("index_type", "auto", INDEX_TYPES),
+        backend=s.choice("backend", "auto", BACKENDS),
     )
     s.done()
     if index.min_paragraph_chars > index.passage_chars:

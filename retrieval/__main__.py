@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.cli import ArgumentParser, run, setup_logging
 from core.config import load_config
-from core.embedder import load_embedder
+from core.embedder import load_embedder, onnx_cache_dir
 from retrieval.load import load_index
 from retrieval.retriever import Answer, Retriever
 
@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     config = load_config(args.config)
     # Open the index first: a missing or mismatched index fails fast, before the model loads.
-    index = load_index(args.index_dir or config.index.dir, config.index.model)
-    retriever = Retriever(index, load_embedder(config.index.model), config.retrieval)
+    index_dir = args.index_dir or config.index.dir
+    index = load_index(index_dir, config.index.model)
+    embedder = load_embedder(config.index.model, backend=config.index.backend, onnx_cache=onnx_cache_dir(index_dir))
+    retriever = Retriever(index, embedder, config.retrieval)
     show = print_json if args.json else print_text
     if args.question:
         show(retriever.answer(" ".join(args.question)))

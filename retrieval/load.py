@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import IndexCorruptError
+from index.faiss_build import read_faiss_index
 from index.store import BUILD_HINT, FAISS_INDEX, STORE, PassageStore, check_model, current_dir, read_manifest
 
 
@@ -37,8 +38,6 @@ def load_index(index_dir: Path, model: str) -> LoadedIndex:
     Raises:
         IndexNotFoundError, IndexCorruptError, IndexMismatchError
     """
-    import faiss
-
     version_dir = current_dir(index_dir)
     manifest = read_manifest(version_dir)
     check_model(manifest, version_dir, model)
@@ -52,7 +51,7 @@ def load_index(index_dir: Path, model: str) -> LoadedIndex:
     if not path.is_file():
         raise IndexCorruptError(f"{path} is missing; rebuild with: {BUILD_HINT}")
     try:
-        faiss_index = faiss.read_index(str(path))
+        faiss_index = read_faiss_index(path)
     except RuntimeError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         raise IndexCorruptError(f"{path} is truncated or corrupt ({reason}); rebuild with: {BUILD_HINT}") from None

@@ -30,6 +30,7 @@ def test_shipped_config_loads_with_paths_relative_to_it():
         ("[retrieval]\ntop_k = 0\n", "retrieval.top_k must be an integer >= 1 and <= 50. Currently, retrieval.top_k is 0"),
         ("[retrieval]\nmin_score = 'high'\n", "retrieval.min_score must be a number between -1.0 and 1.0. Currently, retrieval.min_score is 'high'"),
         ("[index]\nindex_type = 'annoy'\n", "index.index_type must be one of auto, flat, hnsw, ivf. Currently, index.index_type is 'annoy'"),
+        ("[index]\nbackend = 'tensorflow'\n", "index.backend must be one of auto, torch, onnx. Currently, index.backend is 'tensorflow'"),
         ("[index]\npassage_chars = 50\n", "Currently, index.passage_chars is 50"),
         ("[bot]\nadmins = ['alice']\n", "Currently, bot.admins is ['alice']"),
         ("[index]\nmodle = 'x'\n", "unknown setting index.modle = 'x'"),
