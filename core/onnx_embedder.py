@@ -222,6 +222,9 @@ class OnnxEmbedder:
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle pool threads would otherwise spin for a while after each call, taking CPU
+        # from the bot, faiss and anything else on a small shared machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(directory / MODEL_FILE), options, providers=["CPUExecutionProvider"])
         # The tokenizer object is not documented as safe for concurrent calls that
         # reconfigure it; encode_batch is, but keep the whole call serialised like the torch path.
