@@ -12,6 +12,7 @@ Nothing here answers anything: the handlers live in ``bot.handlers``, the HTML i
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any, Callable
 
@@ -35,7 +36,7 @@ from bot.digest_job import TICK_SECONDS, Clock, DigestPoster, utc_now
 from bot.digest_store import DigestStore
 from bot.services import Services
 from core.config import Config
-from core.embedder import Embedder, load_embedder
+from core.embedder import Embedder, load_embedder, onnx_cache_dir
 from core.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from retrieval.retriever import Retriever
 
@@ -64,7 +65,7 @@ def build_application(
     config: Config,
     token: str,
     *,
-    embedder_loader: Callable[[str], Embedder] = load_embedder,
+    embedder_loader: Callable[[str], Embedder] | None = None,
     clock: Clock = utc_now,
     digest_every: float = TICK_SECONDS,
 ) -> Application:
@@ -74,8 +75,14 @@ def build_application(
     ``clock`` and ``digest_every`` (seconds between digest checks) let tests control time.
     """
 
+    # By default the configured backend: the ONNX export when the index build made one
+    # (no torch in the bot; /reindex embeds with it too, same vectors), else sentence-transformers.
+    loader = embedder_loader or functools.partial(
+        load_embedder, backend=config.index.backend, onnx_cache=onnx_cache_dir(config.index.dir)
+    )
+
     async def post_init(application: Application) -> None:
-        embedder = await asyncio.to_thread(embedder_loader, config.index.model)
+        embedder = await asyncio.to_thread(loader, config.index.model)
         try:
             retriever = await asyncio.to_thread(Retriever.open, config, embedder)
         except (IndexNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
