@@ -156,7 +156,7 @@ class Bench:
         out = []
         for backend in ("auto", "torch"):
             # The torch row is for comparison: fewer questions keep the run short.
-            qs = questions()[:: (12 if self.quick else 4) * (1 if backend == "auto" else 3)]
+            qs = questions()[:: (12 if self.quick else 4) * (1 if backend == "auto" else 5)]
             retriever = self.retriever(backend)
             for q in qs[:5]:
                 retriever.answer(q)

@@ -27,7 +27,7 @@ def measure(bench) -> list[dict]:
     from core.embedder import load_embedder, onnx_cache_dir
 
     config = bench.config()
-    qs = questions()[1 :: 12 if bench.quick else 6]
+    qs = questions()[1 :: 24 if bench.quick else 6]
     model = bench.st._model
     with FakeBotApi() as api:
         text = config.path.read_text(encoding="utf-8")
