@@ -60,3 +60,16 @@ def test_batched_exact_search_equals_one_query_at_a_time(clustered):
     index = make_faiss_index(vectors, "flat")
     one_by_one = np.vstack([index.search(q[None, :], 10)[1] for q in queries[:40]])
     assert recall_at_k(one_by_one, exact[:40]) >= 0.99
+
+
+def test_single_question_search_leaves_the_thread_count_as_it_was(clustered, tmp_path):
+    import faiss
+
+    vectors, queries, exact = clustered
+    faiss.write_index(make_faiss_index(vectors, "flat"), str(tmp_path / "faiss.index"))
+    index = read_faiss_index(tmp_path / "faiss.index")
+    before = faiss.omp_get_max_threads()
+    found = np.vstack([index.search(q[None, :], 10)[1] for q in queries[:20]])
+    assert faiss.omp_get_max_threads() == before
+    assert recall_at_k(found, exact[:20]) >= 0.99
+    assert index.ntotal == len(vectors) and index.d == vectors.shape[1]
