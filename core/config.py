@@ -23,6 +23,7 @@ from core.errors import ConfigError
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 BACKENDS = ("auto", "torch", "onnx")
+RETRIEVAL_MODES = ("hybrid", "bm25", "dense")
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,10 @@ class IndexConfig:
 @dataclass(frozen=True)
 class RetrievalConfig:
     top_k: int = 3
-    min_score: float = 0.35
+    min_score: float = 0.2
     candidates: int = 20
+    min_confidence: float = 0.5
+    mode: str = "hybrid"
 
 
 @dataclass(frozen=True)
@@ -243,8 +246,10 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     s = _Section("retrieval", raw.get("retrieval", {}))
     retrieval = RetrievalConfig(
         top_k=s.int("top_k", 3, minimum=1, maximum=50),
-        min_score=s.float("min_score", 0.35, minimum=-1.0, maximum=1.0),
+        min_score=s.float("min_score", 0.2, minimum=-1.0, maximum=1.0),
         candidates=s.int("candidates", 20, minimum=1, maximum=1000),
+        min_confidence=s.float("min_confidence", 0.5, minimum=0.0, maximum=1.0),
+        mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
     )
     s.done()
     if retrieval.candidates < retrieval.top_k:

@@ -24,7 +24,7 @@ import numpy as np
 from core.config import Config
 from core.embedder import Embedder, onnx_cache_dir
 from core.errors import BuildError, DocQAError
-from index.chunk import ChunkSettings, Passage, chunk_document
+from index.chunk import ChunkSettings, Passage, Sentence, chunk_document, split_document_sentences
 from index.documents import Skipped, read_documents
 from index.faiss_build import choose_index_type, make_faiss_index
 from index.store import (
@@ -42,7 +42,7 @@ from index.store import (
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
+Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed): passages, then sentences
 _ENCODE_CHUNK = 256
 
 
@@ -73,6 +73,7 @@ class _Previous:
     documents: dict[str, dict]
     store: PassageStore
     vectors: np.ndarray
+    sentence_vectors: np.ndarray
 
 
 def build_index(
@@ -126,31 +127,56 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
     records: list[DocumentRecord] = []
     passages: list[Passage] = []
     vectors: list[np.ndarray | None] = []  # per passage: reused vector, or None to embed
+    sentences: list[Sentence] = []
+    sentence_vectors: list[np.ndarray | int | None] = []  # reused vector, passage row to copy, or None
     for document in documents:
         old = old_docs.get(document.doc)
         if previous and old and old["sha256"] == document.sha256:
             rows = _reusable_rows(previous, document.doc, old.get("passages"))
-            if rows is not None:
+            sentence_rows = _reusable_sentences(previous, document.doc) if rows is not None else None
+            if rows is not None and sentence_rows is not None:
                 records.append(DocumentRecord(document.doc, old["title"], document.sha256, document.text))
                 passages.extend(p for _, p in rows)
                 vectors.extend(previous.vectors[i] for i, _ in rows)
+                sentences.extend(s for _, s in sentence_rows)
+                sentence_vectors.extend(previous.sentence_vectors[i] for i, _ in sentence_rows)
                 continue
         (report.changed if old else report.added).append(document.doc)
         title, doc_passages = chunk_document(document.doc, document.text, settings)
         records.append(DocumentRecord(document.doc, title, document.sha256, document.text))
+        # A sentence that is a whole passage (short paragraphs) shares the passage's vector.
+        passage_rows = {(p.start, p.end): len(passages) + n for n, p in enumerate(doc_passages)}
         passages.extend(doc_passages)
         vectors.extend([None] * len(doc_passages))
+        for sentence in split_document_sentences(document.doc, document.text):
+            sentences.append(sentence)
+            sentence_vectors.append(passage_rows.get((sentence.start, sentence.end)))
     current_names = {d.doc for d in documents}
     report.removed = sorted(name for name in old_docs if name not in current_names)
 
     todo = [i for i, v in enumerate(vectors) if v is None]
-    fresh = _embed(embedder, [passages[i].text for i in todo], config.index.batch_size, progress)
+    sentence_todo = [i for i, v in enumerate(sentence_vectors) if v is None]
+    # One embedding pass over new passages and new sentences (sorted by length inside).
+    fresh = _embed(
+        embedder,
+        [passages[i].text for i in todo] + [sentences[i].text for i in sentence_todo],
+        config.index.batch_size,
+        progress,
+    )
     matrix = np.zeros((len(passages), embedder.dimension), dtype=np.float32)
     for row, i in enumerate(todo):
         matrix[i] = fresh[row]
     for i, v in enumerate(vectors):
         if v is not None:
             matrix[i] = v
+    sentence_matrix = np.zeros((len(sentences), embedder.dimension), dtype=np.float32)
+    for row, i in enumerate(sentence_todo, start=len(todo)):
+        sentence_matrix[i] = fresh[row]
+    for i, v in enumerate(sentence_vectors):
+        if isinstance(v, int):
+            sentence_matrix[i] = matrix[v]
+        elif v is not None:
+            sentence_matrix[i] = v
     if previous:
         previous.store.close()
 
@@ -171,13 +197,16 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         "chunking": asdict(settings),
         "index_type": index_type,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "counts": {"documents": len(records), "passages": len(passages)},
+        "counts": {"documents": len(records), "passages": len(passages), "sentences": len(sentences)},
         "documents": {
             r.doc: {"title": r.title, "sha256": r.sha256, "passages": per_doc.get(r.doc, 0)} for r in records
         },
     }
     with new_version(index_dir) as work:
-        write_version(work, manifest=manifest, documents=records, passages=passages, vectors=matrix, faiss_index=faiss_index)
+        write_version(
+            work, manifest=manifest, documents=records, passages=passages, vectors=matrix, faiss_index=faiss_index,
+            sentences=sentences, sentence_vectors=sentence_matrix,
+        )
         report.version = work.name.removeprefix(".build-")
     report.seconds = time.perf_counter() - started
     if config.index.backend != "torch" and hasattr(embedder, "ensure_onnx"):
@@ -204,6 +233,19 @@ def _reusable_rows(previous: _Previous, doc: str, expected: int | None) -> list[
     return rows
 
 
+def _reusable_sentences(previous: _Previous, doc: str) -> list[tuple[int, Sentence]] | None:
+    """The previous build's sentences of ``doc``, or None if they cannot be read back intact."""
+    try:
+        rows = previous.store.doc_sentences(doc)
+    except DocQAError as exc:
+        log.warning("cannot reuse the sentence embeddings of %s (%s): embedding it again", doc, exc)
+        return None
+    if not rows or any(i >= len(previous.sentence_vectors) for i, _ in rows):
+        log.warning("the previous index lost sentences of %s: embedding it again", doc)
+        return None
+    return rows
+
+
 def _load_previous(index_dir: Path, embedder: Embedder, settings: ChunkSettings) -> _Previous | None:
     """The current index if its vectors can be reused (same model, same chunking), else None."""
     try:
@@ -212,7 +254,12 @@ def _load_previous(index_dir: Path, embedder: Embedder, settings: ChunkSettings)
         if manifest.get("model") != embedder.name or manifest.get("chunking") != asdict(settings):
             log.info("model or chunking changed since the last build: re-embedding everything")
             return None
-        return _Previous(manifest["documents"], PassageStore(version / STORE), read_vectors(version, manifest))
+        return _Previous(
+            manifest["documents"],
+            PassageStore(version / STORE),
+            read_vectors(version, manifest),
+            read_vectors(version, manifest, sentences=True),
+        )
     except DocQAError as exc:
         # No usable previous index: build from scratch (the old one, if any, stays until the swap).
         log.info("not reusing the current index: %s", exc)
@@ -229,7 +276,7 @@ def _embed(embedder: Embedder, texts: list[str], batch_size: int, progress: Prog
     if progress is None and sys.stderr.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(total=len(texts), unit="passage", desc="embedding")
+        bar = tqdm(total=len(texts), unit="text", desc="embedding")
     # Sorting by length keeps padding low in every batch; the order is restored below.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)

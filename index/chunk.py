@@ -194,3 +194,24 @@ def _hard_split(text: str, start: int, end: int, limit: int) -> list[tuple[int, 
     if start < end:
         out.append((start, end))
     return out
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a paragraph: the unit an answer is chosen from."""
+
+    doc: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+
+
+def split_document_sentences(doc: str, text: str) -> list[Sentence]:
+    """Every body sentence of ``text``, in order, with its paragraph number and offsets."""
+    _, paragraphs = split_paragraphs(text)
+    return [
+        Sentence(doc, para.number, a, b, text[a:b])
+        for para in paragraphs
+        for a, b in split_sentences(text, para.start, para.end)
+    ]

@@ -8,6 +8,9 @@ Layout of ``index_dir``::
         store.sqlite    documents (text, title, hash) and passages (offsets, text)
         vectors.npy     float32 L2-normalised passage embeddings, row i == passage id i
         faiss.index     the FAISS index over vectors.npy
+        sentence_vectors.npy  float32 sentence embeddings, row i == sentence id i (so a
+                        question needs one model call: answer sentences are scored
+                        against these precomputed vectors)
     .build-*/           a build in progress; removed on failure or by the next build
 
 A build writes a complete new version directory, fsyncs it, then points
@@ -34,15 +37,16 @@ from typing import Any, Iterator
 import numpy as np
 
 from core.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from index.chunk import Passage
+from index.chunk import Passage, Sentence
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentences table and sentence_vectors.npy
 CURRENT = "current"
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 VECTORS = "vectors.npy"
+SENTENCE_VECTORS = "sentence_vectors.npy"
 FAISS_INDEX = "faiss.index"
 BUILD_HINT = "python -m index build"
 # Passage stores up to this size are copied into memory when opened.
@@ -65,6 +69,15 @@ CREATE TABLE passages (
     text TEXT NOT NULL
 );
 CREATE INDEX passages_doc ON passages(doc);
+CREATE TABLE sentences (
+    id INTEGER PRIMARY KEY,
+    doc TEXT NOT NULL REFERENCES documents(doc),
+    paragraph INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX sentences_doc ON sentences(doc, start);
 """
 
 
@@ -114,15 +127,16 @@ def check_model(manifest: dict[str, Any], version_dir: Path, model: str) -> None
         )
 
 
-def read_vectors(version_dir: Path, manifest: dict[str, Any], *, mmap: bool = False) -> np.ndarray:
-    path = version_dir / VECTORS
+def read_vectors(version_dir: Path, manifest: dict[str, Any], *, mmap: bool = False, sentences: bool = False) -> np.ndarray:
+    """Passage vectors (or, with ``sentences``, sentence vectors), checked against the manifest."""
+    path = version_dir / (SENTENCE_VECTORS if sentences else VECTORS)
     try:
         vectors = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except FileNotFoundError:
         raise IndexCorruptError(f"{path} is missing; rebuild with: {BUILD_HINT}") from None
     except (OSError, ValueError, EOFError) as exc:
         raise IndexCorruptError(f"{path} is truncated or corrupt ({exc}); rebuild with: {BUILD_HINT}") from None
-    expected = (manifest["counts"]["passages"], manifest["dimension"])
+    expected = (manifest["counts"]["sentences" if sentences else "passages"], manifest["dimension"])
     if vectors.shape != expected or vectors.dtype != np.float32:
         raise IndexCorruptError(
             f"{path} holds {vectors.shape} {vectors.dtype}, manifest says {expected} float32; rebuild with: {BUILD_HINT}"
@@ -170,6 +184,21 @@ class PassageStore:
             "SELECT id, doc, paragraph, paragraph_end, start, end, text FROM passages WHERE doc = ? ORDER BY id", [doc]
         )
         return [(row[0], Passage(*row[1:])) for row in rows]
+
+    def doc_sentences(self, doc: str) -> list[tuple[int, Sentence]]:
+        """All sentences of ``doc`` in document order, with their ids."""
+        return self._sentences("doc = ?", [doc])
+
+    def sentences_between(self, doc: str, start: int, end: int) -> list[tuple[int, Sentence]]:
+        """Sentences of ``doc`` overlapping the span ``start:end``, in order."""
+        return self._sentences("doc = ? AND start < ? AND end > ?", [doc, end, start])
+
+    def paragraph_sentences(self, doc: str, paragraph: int) -> list[tuple[int, Sentence]]:
+        return self._sentences("doc = ? AND paragraph = ?", [doc, paragraph])
+
+    def _sentences(self, where: str, args: list[Any]) -> list[tuple[int, Sentence]]:
+        rows = self._query(f"SELECT id, doc, paragraph, start, end, text FROM sentences WHERE {where} ORDER BY start", args)
+        return [(row[0], Sentence(*row[1:])) for row in rows]
 
     def document(self, doc: str) -> DocumentRecord | None:
         rows = self._query("SELECT doc, title, sha256, text FROM documents WHERE doc = ?", [doc])
@@ -266,6 +295,8 @@ def write_version(
     passages: list[Passage],
     vectors: np.ndarray,
     faiss_index: Any,
+    sentences: list[Sentence],
+    sentence_vectors: np.ndarray,
 ) -> None:
     """Write all files of one index version into ``work``."""
     import faiss
@@ -278,10 +309,15 @@ def write_version(
             "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(i, p.doc, p.paragraph, p.paragraph_end, p.start, p.end, p.text) for i, p in enumerate(passages)],
         )
+        db.executemany(
+            "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
+            [(i, s.doc, s.paragraph, s.start, s.end, s.text) for i, s in enumerate(sentences)],
+        )
         db.commit()
     finally:
         db.close()
     np.save(work / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+    np.save(work / SENTENCE_VECTORS, np.ascontiguousarray(sentence_vectors, dtype=np.float32), allow_pickle=False)
     faiss.write_index(faiss_index, str(work / FAISS_INDEX))
     # The manifest goes last: a directory with a manifest is a complete build.
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

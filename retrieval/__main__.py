@@ -1,10 +1,11 @@
-"""``python -m retrieval ask``: answer questions from the command line.
+"""``python -m retrieval ask`` and ``eval``: answer questions, measure answer quality.
 
 Usage::
 
     python -m retrieval ask "Who co-chaired the dialogue?"
     python -m retrieval ask --json < questions.txt      # one JSON object per line
     python -m retrieval ask                              # interactive prompt on a terminal
+    python -m retrieval eval --docs eval/xquad_en/docs --questions eval/xquad_en/questions.jsonl
 """
 
 from __future__ import annotations
@@ -29,10 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
     ask.add_argument("-v", "--verbose", action="store_true", help="log details")
     ask.add_argument("question", nargs="*", help="the question; omit to read one per line from stdin")
+    ev = commands.add_parser("eval", help="measure answer quality on a question set (builds a temporary index)")
+    ev.add_argument("--config", type=Path, default=Path("config.toml"), help="config file (default: config.toml)")
+    ev.add_argument("--docs", type=Path, required=True, help="folder of documents to index")
+    ev.add_argument("--questions", type=Path, required=True, help='JSON lines {"question", "answers": [...]}')
+    ev.add_argument("--out-of-corpus", type=Path, help="questions the documents do not answer (should be declined)")
+    ev.add_argument("--limit", type=int, help="ask only the first N questions of each file (quick checks)")
+    ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ev.add_argument("-v", "--verbose", action="store_true", help="log details")
     args = parser.parse_args(argv)
 
     setup_logging(args.verbose)
     config = load_config(args.config)
+    if args.command == "eval":
+        return run_eval(args, config)
     # Open the index first: a missing or mismatched index fails fast, before the model loads.
     index_dir = args.index_dir or config.index.dir
     index = load_index(index_dir, config.index.model)
@@ -62,6 +73,25 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         show(retriever.answer(line.strip()))
         sys.stdout.flush()
+    return 0
+
+
+def run_eval(args, config) -> int:
+    from retrieval.evaluate import EvalError, evaluate, format_table, read_questions, to_json
+
+    if not args.docs.is_dir():
+        raise EvalError(f"documents folder {args.docs} does not exist")
+    questions = read_questions(args.questions)[: args.limit]
+    out_of_corpus = read_questions(args.out_of_corpus)[: args.limit] if args.out_of_corpus else []
+    reports = evaluate(config, load_embedder(config.index.model), args.docs, questions, out_of_corpus)
+    if args.json:
+        context = {"docs": str(args.docs), "questions": str(args.questions), "asked": len(questions)}
+        if args.out_of_corpus:
+            context.update(out_of_corpus=str(args.out_of_corpus), out_of_corpus_asked=len(out_of_corpus))
+        print(json.dumps(to_json(reports, **context), indent=2))
+    else:
+        print(f"{args.docs}: {len(questions)} questions" + (f", {len(out_of_corpus)} out of corpus" if out_of_corpus else ""))
+        print(format_table(reports))
     return 0
 
 

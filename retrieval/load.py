@@ -1,4 +1,4 @@
-"""Load a built index for querying: manifest, FAISS index and passage store.
+"""Load a built index for querying: manifest, FAISS index, passage store, sentence vectors.
 
 Every failure is a one-line domain error naming the file and the command that
 fixes it (``python -m index build``).
@@ -12,7 +12,7 @@ from typing import Any
 
 from core.errors import IndexCorruptError
 from index.faiss_build import read_faiss_index
-from index.store import BUILD_HINT, FAISS_INDEX, STORE, PassageStore, check_model, current_dir, read_manifest
+from index.store import BUILD_HINT, FAISS_INDEX, STORE, PassageStore, check_model, current_dir, read_manifest, read_vectors
 
 
 @dataclass
@@ -23,6 +23,8 @@ class LoadedIndex:
     manifest: dict[str, Any]
     faiss_index: Any
     store: PassageStore
+    vectors: Any  # float32 (passages, dimension), memory-mapped; row i == passage id i
+    sentence_vectors: Any  # float32 (sentences, dimension), memory-mapped; row i == sentence id i
 
     @property
     def titles(self) -> dict[str, str]:
@@ -43,6 +45,7 @@ def load_index(index_dir: Path, model: str) -> LoadedIndex:
     check_model(manifest, version_dir, model)
     try:
         passages = int(manifest["counts"]["passages"])
+        int(manifest["counts"]["sentences"])
         dimension = int(manifest["dimension"])
         manifest["documents"].items()
     except (KeyError, TypeError, ValueError, AttributeError):
@@ -60,5 +63,7 @@ def load_index(index_dir: Path, model: str) -> LoadedIndex:
             f"{path} holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, manifest says "
             f"{passages} of {dimension}; rebuild with: {BUILD_HINT}"
         )
+    vectors = read_vectors(version_dir, manifest, mmap=True)
+    sentence_vectors = read_vectors(version_dir, manifest, mmap=True, sentences=True)
     store = PassageStore(version_dir / STORE)
-    return LoadedIndex(version_dir, manifest, faiss_index, store)
+    return LoadedIndex(version_dir, manifest, faiss_index, store, vectors, sentence_vectors)

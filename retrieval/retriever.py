@@ -1,4 +1,4 @@
-"""Answer a question from the index: search passages, pick the answering sentence, cite.
+"""Answer a question from the index: hybrid search, the answering sentence, abstention, citations.
 
 Usage::
 
@@ -6,14 +6,21 @@ Usage::
     answer = retriever.answer("Who co-chaired the dialogue?")
     answer.answered, answer.answer, answer.extracts[0].title
 
-Answers are verbatim sentences from the documents, never generated; each extract
-carries its document, title, paragraph number and character offsets.  When the
-best passage is not close enough to the question (``min_score``), the answer is
-"not answered" and the extracts are only the closest passages.
+One question costs one model call.  Passages are ranked by BM25 and by cosine
+(FAISS), the two rankings fused by reciprocal rank, near-duplicate passages
+collapsed.  Every sentence of the top passages then competes to be the answer,
+scored by its meaning (cosine against sentence vectors computed at build time),
+the rare question words it contains, its passage's rank and whether it holds the
+kind of thing asked for (a number for "how many", a date for "when", a name for
+"who").  Answers are verbatim sentences, never generated; each extract is the
+chosen sentence with its neighbours, cited by document, paragraph and offsets.
+A calibrated model (``retrieval.abstain``) declines questions the documents do
+not answer; the extracts are then only the closest passages.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,23 +29,39 @@ import numpy as np
 
 from core.config import Config, RetrievalConfig
 from core.embedder import Embedder
-from core.text import split_sentences, words
-from index.chunk import Passage, split_paragraphs
+from core.text import words
+from index.chunk import Passage, Sentence, split_paragraphs
+from retrieval.abstain import Evidence, answer_confidence
+from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
+from retrieval.lexical import LexicalIndex, terms
 from retrieval.load import LoadedIndex, load_index
 
-# How many top passages compete to supply the answering sentence.
+MODES = ("hybrid", "bm25", "dense")
+# Passages whose sentences compete to be the answer.
 SENTENCE_POOL = 5
-# Weight of question-word overlap against sentence cosine when choosing the sentence.
-OVERLAP_WEIGHT = 0.5
+# Passages that may supply the other cited extracts.
+EXTRACT_POOL = 8
+# Neighbouring sentences join the chosen one while the extract stays within this many
+# characters (a longer sentence stands alone: extracts are whole sentences).
+EXTRACT_CHARS = 400
 
-_STOPWORDS = frozenset(
-    """
-    a an the of in on at to for from by with and or but is are was were be been being do does did
-    what which who whom whose when where why how that this these those it its as into than then
-    there their they them he she his her i you your we our us not no can could would should will
-    has have had about after before during over under between
-    """.split()
-)
+
+@dataclass(frozen=True)
+class SentenceWeights:
+    """Weights of the sentence score; fitted on SQuAD 2.0 dev answerable questions (eval/calibrate.py)."""
+
+    cosine: float = 1.0
+    coverage: float = 0.5
+    passage: float = 0.3
+    cue: float = 0.1
+
+
+# The baselines of ``python -m retrieval eval`` choose sentences by one signal only.
+MODE_WEIGHTS = {
+    "hybrid": SentenceWeights(),
+    "dense": SentenceWeights(cosine=1.0, coverage=0.0, passage=0.0, cue=0.0),
+    "bm25": SentenceWeights(cosine=0.0, coverage=1.0, passage=0.0, cue=0.0),
+}
 
 
 @dataclass(frozen=True)
@@ -59,11 +82,13 @@ class Extract:
 
 @dataclass(frozen=True)
 class Hit:
-    """A passage returned by search, with its cosine similarity to the question."""
+    """A passage returned by search, with its ranking score (fused, cosine or BM25 by mode)."""
 
     id: int
     passage: Passage
     score: float
+    cosine: float = 0.0
+    bm25: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +97,8 @@ class Answer:
     answered: bool
     sentence: Extract | None = None
     extracts: list[Extract] = field(default_factory=list)
+    confidence: float = 0.0  # the abstention model's confidence that ``candidate`` answers
+    candidate: Extract | None = None  # the best sentence found, even when the bot declines
 
     @property
     def answer(self) -> str | None:
@@ -86,16 +113,35 @@ class Answer:
         }
 
 
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A candidate answer sentence with the evidence for it."""
+
+    id: int
+    sentence: Sentence
+    rank: int  # rank of the passage it came from (0 = best)
+    cosine: float
+    coverage: float
+    passage: float  # the passage's fused score relative to the best passage (0..1)
+    cue: float  # 1 when it holds the kind of thing asked for
+    score: float = 0.0
+
+
 class Retriever:
     """Query-time view of one index version.  Safe to call from several threads."""
 
-    def __init__(self, index: LoadedIndex, embedder: Embedder, settings: RetrievalConfig):
+    def __init__(self, index: LoadedIndex, embedder: Embedder, settings: RetrievalConfig, *, mode: str | None = None):
         self.index = index
         self.embedder = embedder
         self.settings = settings
+        self.mode = mode or settings.mode
+        if self.mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        self.weights = MODE_WEIGHTS[self.mode]
         self._titles = index.titles
         self._doc_cache: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.lexical = LexicalIndex(p.text for _, p in index.store.all_passages())
 
     @classmethod
     def open(cls, config: Config, embedder: Embedder, index_dir: Path | None = None) -> "Retriever":
@@ -115,36 +161,41 @@ class Retriever:
         return int(self.index.manifest["counts"]["passages"])
 
     def search(self, question: str, k: int) -> list[Hit]:
-        """The ``k`` passages nearest to ``question`` by cosine similarity, best first."""
-        vector = self.embedder.encode([question])
-        return self._search_vector(vector, k)
-
-    def _search_vector(self, vector: np.ndarray, k: int) -> list[Hit]:
-        k = min(k, self.passage_count)
-        if k <= 0:
-            return []
-        scores, ids = self.index.faiss_index.search(vector, k)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        passages = self.index.store.passages([i for i, _ in pairs])
-        return [Hit(i, p, s) for (i, s), p in zip(pairs, passages)]
+        """The ``k`` best passages for ``question`` (fused BM25 and cosine ranks in hybrid mode), best first."""
+        question = " ".join(question.split())
+        vector = self.embedder.encode([question])[0]
+        return self._rank(vector, terms(question), k)
 
     def answer(self, question: str, top_k: int | None = None) -> Answer:
-        """Answer ``question`` with a verbatim sentence and up to ``top_k`` cited extracts."""
+        """Answer ``question`` with a verbatim sentence and up to ``top_k`` cited extracts.
+
+        Args:
+            question: the user's question, any whitespace.
+            top_k: extracts to return (default ``[retrieval] top_k``).
+
+        Returns:
+            An ``Answer``; ``answered`` is False when the documents do not answer,
+            and the extracts are then the closest passages.
+        """
         top_k = top_k or self.settings.top_k
         question = " ".join(question.split())
         if not words(question):
             return Answer(question, answered=False)
-        q = self.embedder.encode([question])
-        hits = self._search_vector(q, max(self.settings.candidates, top_k))
+        q_vector = self.embedder.encode([question])[0]
+        q_terms = terms(question)
+        hits = self._rank(q_vector, q_terms, max(self.settings.candidates, top_k, EXTRACT_POOL))
         if not hits:
             return Answer(question, answered=False)
-        extracts = [self._passage_extract(h) for h in hits]
-        if hits[0].score < self.settings.min_score:
-            return Answer(question, answered=False, extracts=extracts[:top_k])
-        sentence, source = self._best_sentence(question, q[0], hits[:SENTENCE_POOL])
-        # The passage that supplied the answer goes first, so extract [1] shows it in context.
-        ordered = [extracts[source]] + [e for i, e in enumerate(extracts) if i != source]
-        return Answer(question, answered=True, sentence=sentence, extracts=ordered[:top_k])
+        scored = self.score_sentences(question, q_vector, q_terms, hits[:EXTRACT_POOL])
+        if not scored:
+            return Answer(question, answered=False)
+        best = max((s for s in scored if s.rank < SENTENCE_POOL), key=lambda s: s.score)
+        extracts = self._extracts(best, scored, top_k)
+        evidence = self.evidence(best, hits, q_terms)
+        confidence = answer_confidence(evidence)
+        answered = confidence >= self.settings.min_confidence and evidence.passage_cosine >= self.settings.min_score
+        sentence = self._sentence_extract(best)
+        return Answer(question, answered, sentence if answered else None, extracts, confidence, sentence)
 
     def paragraph(self, doc: str, number: int) -> Extract | None:
         """The whole paragraph ``number`` of ``doc``, for "show full paragraph"."""
@@ -157,44 +208,119 @@ class Retriever:
                 return Extract(doc, self._titles.get(doc, doc), number, text[para.start : para.end], 1.0, para.start, para.end)
         return None
 
-    # ------------------------------------------------------------ helpers
+    # ------------------------------------------------------------ ranking
 
-    def _passage_extract(self, hit: Hit) -> Extract:
-        p = hit.passage
-        return Extract(p.doc, self._titles.get(p.doc, p.doc), p.paragraph, p.text, hit.score, p.start, p.end)
+    def _rank(self, q_vector: np.ndarray, q_terms: list[str], k: int) -> list[Hit]:
+        """Passages ranked by the mode's signal(s), near-duplicates collapsed, best first."""
+        n = min(max(k, self.settings.candidates), self.passage_count)
+        if n <= 0:
+            return []
+        dense: list[tuple[int, float]] = []
+        lexical: list[tuple[int, float]] = []
+        if self.mode in ("hybrid", "dense"):
+            scores, ids = self.index.faiss_index.search(q_vector[None, :], n)
+            dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        if self.mode in ("hybrid", "bm25"):
+            lexical = self.lexical.search(q_terms, n)
+        if self.mode == "hybrid":
+            ranked = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
+        else:
+            ranked = dense or lexical
+        ids = [i for i, _ in ranked]
+        passages = self.index.store.passages(ids)
+        cosines = self.index.vectors[ids] @ q_vector if ids else np.zeros(0)
+        bm25 = dict(lexical)
+        hits = [
+            Hit(i, p, float(score), float(cos), bm25.get(i, 0.0))
+            for (i, score), p, cos in zip(ranked, passages, cosines)
+        ]
+        return collapse_duplicates(hits, text=lambda h: h.passage.text)[:k]
 
-    def _best_sentence(self, question: str, q: np.ndarray, hits: list[Hit]) -> tuple[Extract, int]:
-        """The sentence, among the top passages, that best matches the question's meaning and words."""
-        q_words = {w for w in words(question) if w not in _STOPWORDS} or set(words(question))
-        candidates: list[tuple[int, int, int]] = []  # (hit index, start, end) in document offsets
-        for h_index, hit in enumerate(hits):
+    def score_sentences(self, question: str, q_vector: np.ndarray, q_terms: list[str], hits: list[Hit]) -> list[ScoredSentence]:
+        """Every sentence of ``hits``' passages, scored as a candidate answer."""
+        seen: set[int] = set()
+        rows: list[tuple[int, Sentence, int]] = []
+        for rank, hit in enumerate(hits):
             p = hit.passage
-            for a, b in split_sentences(p.text):
-                candidates.append((h_index, p.start + a, p.start + b))
-        texts = [hits[h].passage.text[a - hits[h].passage.start : b - hits[h].passage.start] for h, a, b in candidates]
-        vectors = self.embedder.encode(texts)
-        cosines = vectors @ q
-        best, best_score = 0, -np.inf
-        for i, (text, cosine) in enumerate(zip(texts, cosines)):
-            overlap = len(q_words & set(words(text))) / len(q_words) if q_words else 0.0
-            score = float(cosine) + OVERLAP_WEIGHT * overlap + 0.1 * hits[candidates[i][0]].score
-            if score > best_score:
-                best, best_score = i, score
-        h_index, start, end = candidates[best]
-        p = hits[h_index].passage
-        paragraph = self._paragraph_at(p, start)
-        extract = Extract(p.doc, self._titles.get(p.doc, p.doc), paragraph, texts[best], float(cosines[best]), start, end)
-        return extract, h_index
+            for sid, sentence in self.index.store.sentences_between(p.doc, p.start, p.end):
+                if sid not in seen:
+                    seen.add(sid)
+                    rows.append((sid, sentence, rank))
+        if not rows:
+            return []
+        cosines = self.index.sentence_vectors[[sid for sid, _, _ in rows]] @ q_vector
+        top = hits[0].score or 1.0
+        wanted = answer_type(question)
+        q_words = set(words(question))
+        w = self.weights
+        out = []
+        for (sid, sentence, rank), cosine in zip(rows, cosines):
+            coverage = self.lexical.coverage(q_terms, terms(sentence.text))
+            passage = hits[rank].score / top
+            cue = 1.0 if wanted and has_answer_type(sentence.text, wanted, q_words) else 0.0
+            score = w.cosine * float(cosine) + w.coverage * coverage + w.passage * passage + w.cue * cue
+            out.append(ScoredSentence(sid, sentence, rank, float(cosine), coverage, passage, cue, score))
+        return out
 
-    def _paragraph_at(self, passage: Passage, offset: int) -> int:
-        """Number of the paragraph holding ``offset`` (a passage may span several)."""
-        if passage.paragraph_end == passage.paragraph:
-            return passage.paragraph
-        text = self._document_text(passage.doc) or ""
-        for para in split_paragraphs(text)[1]:
-            if para.start <= offset < para.end:
-                return para.number
-        return passage.paragraph
+    def evidence(self, best: ScoredSentence, hits: list[Hit], q_terms: list[str]) -> Evidence:
+        """What the abstention model weighs for the chosen sentence."""
+        top = hits[:SENTENCE_POOL]
+        return Evidence(
+            sentence_cosine=best.cosine,
+            passage_cosine=max(h.cosine for h in top),
+            sentence_coverage=best.coverage,
+            passage_coverage=max(self.lexical.coverage(q_terms, terms(h.passage.text)) for h in top),
+            known_share=self.lexical.known_share(q_terms),
+        )
+
+    # ------------------------------------------------------------ extracts
+
+    def _extracts(self, best: ScoredSentence, scored: list[ScoredSentence], top_k: int) -> list[Extract]:
+        """The chosen sentence in context first, then the best sentence of other passages, no overlaps."""
+        per_passage: dict[int, ScoredSentence] = {}
+        for s in scored:
+            if s.rank not in per_passage or s.score > per_passage[s.rank].score:
+                per_passage[s.rank] = s
+        order = [best] + sorted((s for s in per_passage.values() if s.id != best.id), key=lambda s: -s.score)
+        extracts: list[Extract] = []
+        seen: list[frozenset] = []
+        for s in order:
+            extract = self._context_extract(s)
+            if any(e.doc == extract.doc and e.start < extract.end and extract.start < e.end for e in extracts):
+                continue
+            signature = shingles(extract.text)
+            if any(near_duplicates(signature, other) for other in seen):
+                continue
+            extracts.append(extract)
+            seen.append(signature)
+            if len(extracts) == top_k:
+                break
+        return extracts
+
+    def _sentence_extract(self, s: ScoredSentence) -> Extract:
+        t = s.sentence
+        return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, t.text, s.score, t.start, t.end)
+
+    def _context_extract(self, s: ScoredSentence) -> Extract:
+        """The sentence with as many neighbours (next first, then previous) as fit in EXTRACT_CHARS."""
+        t = s.sentence
+        siblings = [x for _, x in self.index.store.paragraph_sentences(t.doc, t.paragraph)]
+        at = next((i for i, x in enumerate(siblings) if x.start == t.start), None)
+        first = last = at
+        if at is not None:
+            grew = True
+            while grew:
+                grew = False
+                if last + 1 < len(siblings) and siblings[last + 1].end - siblings[first].start <= EXTRACT_CHARS:
+                    last += 1
+                    grew = True
+                if first > 0 and siblings[last].end - siblings[first - 1].start <= EXTRACT_CHARS:
+                    first -= 1
+                    grew = True
+        start, end = (siblings[first].start, siblings[last].end) if at is not None else (t.start, t.end)
+        text = self._document_text(t.doc)
+        body = text[start:end] if text is not None else t.text
+        return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, body, s.score, start, end)
 
     def _document_text(self, doc: str) -> str | None:
         with self._lock:
@@ -207,3 +333,39 @@ class Retriever:
 
     def close(self) -> None:
         self.index.close()
+
+
+# ---------------------------------------------------------------- answer types
+
+_NUMBER_WORDS = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fifteen twenty thirty forty fifty "
+    "hundred hundreds thousand thousands million millions billion billions half dozen"
+).split()
+_MONTHS = "january february march april may june july august september october november december".split()
+_NUMBER = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_DATE = re.compile(
+    r"\b(?:1\d{3}|20\d{2}|\d{1,2}(?:st|nd|rd|th) century|" + "|".join(_MONTHS) + r")\b|\b\d{2,4}s\b", re.IGNORECASE
+)
+_NAME = re.compile(r"(?<=\S )[A-Z][\w'’-]+")
+
+
+def answer_type(question: str) -> str | None:
+    """The kind of answer a question asks for: "number", "date", "name" or None."""
+    q = words(question)
+    text = " ".join(q)
+    if re.search(r"\bhow (many|much|long|far|old|big|large|tall|high|often|fast)\b|\bwhat (percentage|percent|number|amount)\b", text):
+        return "number"
+    if "when" in q or re.search(r"\b(what|which) (year|years|century|decade|date|month|day|time period)\b", text):
+        return "date"
+    if q and q[0] in ("who", "whom", "whose") or re.search(r"\b(who|whom|whose)\b", text):
+        return "name"
+    return None
+
+
+def has_answer_type(sentence: str, kind: str, question_words: set[str]) -> bool:
+    """Whether ``sentence`` holds a ``kind`` the question does not already contain."""
+    if kind == "number":
+        return bool(_NUMBER.search(sentence))
+    if kind == "date":
+        return bool(_DATE.search(sentence))
+    return any(m.group().lower() not in question_words for m in _NAME.finditer(sentence))

@@ -48,7 +48,9 @@ def test_build_then_load_round_trips_passages_and_vectors(config, fake_embedder)
     assert report.documents == 3 and report.passages >= 3 and report.embedded == report.passages
     index = load_index(config.index.dir, "fake-embedder")
     assert index.faiss_index.ntotal == report.passages
-    assert index.manifest["counts"] == {"documents": 3, "passages": report.passages}
+    sentences = sum(len(index.store.doc_sentences(doc)) for doc in DOCS)
+    assert index.manifest["counts"] == {"documents": 3, "passages": report.passages, "sentences": sentences}
+    assert index.sentence_vectors.shape == (sentences, FakeEmbedder().dimension)
     assert set(index.titles) == set(DOCS) and index.titles["tea.md"] == "Tea"
     assert index.manifest["documents"]["whales.txt"]["sha256"]
     # Every stored passage is its document's text at its offsets, and its vector is its embedding.

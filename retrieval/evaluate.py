@@ -1,0 +1,218 @@
+"""Measure answer quality on a question set: ``python -m retrieval eval``.
+
+Usage::
+
+    python -m retrieval eval --docs eval/xquad_en/docs --questions eval/xquad_en/questions.jsonl
+    python -m retrieval eval --docs eval/squad2_dev5/docs --questions eval/squad2_dev5/questions.jsonl \\
+        --out-of-corpus eval/squad2_dev5/out_of_corpus.jsonl
+
+Builds a temporary index of the documents with the configured model and settings,
+asks every question in the pipeline's own (hybrid) mode and in its BM25-only and
+dense-only modes, and reports per mode:
+
+- S@1: the chosen answer sentence contains a gold answer (counted whether or not the
+  bot then declines; declines are reported on their own);
+- answered@1: the bot answered and the answer contains a gold answer;
+- P@1, P@3: the first one / three extracts (first 600 characters of each) contain one;
+- the mean length of the first extract (longer extracts contain answers by chance);
+- the share of answerable questions wrongly declined, of in-corpus unanswerable
+  questions (``"answers": []``) declined, and of out-of-corpus questions declined;
+- the median time to answer one question.
+
+Answers are compared after SQuAD normalisation (lower case, no punctuation, no
+articles a/an/the, single spaces), as whole words: "308" does not match "3080".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import string
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from core.config import Config
+from core.embedder import Embedder
+from core.errors import DocQAError
+from retrieval.retriever import MODES, Answer, Retriever
+
+PREVIEW_CHARS = 600  # P@k looks at this much of each extract, as a reader's first glance would
+
+_PUNCTUATION = re.compile("[" + re.escape(string.punctuation) + "‘’“”–—…]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    answers: tuple[str, ...]  # empty: the documents do not answer it
+
+
+@dataclass
+class ModeReport:
+    """The figures for one retrieval mode; rates are shares (0..1) of the questions they count."""
+
+    mode: str
+    answerable: int = 0
+    s_at_1: float = 0.0
+    answered_at_1: float = 0.0
+    p_at_1: float = 0.0
+    p_at_3: float = 0.0
+    first_extract_chars: float = 0.0
+    wrongly_declined: float = 0.0
+    unanswerable: int = 0
+    unanswerable_declined: float | None = None
+    out_of_corpus: int = 0
+    out_of_corpus_declined: float | None = None
+    median_ms: float = 0.0
+
+
+class EvalError(DocQAError):
+    """A question file or documents folder the evaluation cannot use."""
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, drop punctuation and articles, collapse whitespace."""
+    text = _PUNCTUATION.sub(" ", text.lower())
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def contains_answer(text: str, answers: Iterable[str]) -> bool:
+    """Whether ``text`` contains any of ``answers`` as whole words, after normalisation."""
+    haystack = f" {normalize_answer(text)} "
+    return any((needle := normalize_answer(a)) and f" {needle} " in haystack for a in answers)
+
+
+def success_at_1(answer: Answer, answers: Sequence[str]) -> bool:
+    """The chosen sentence (answered or not) contains a gold answer."""
+    return answer.candidate is not None and contains_answer(answer.candidate.text, answers)
+
+
+def precision_at_k(answer: Answer, answers: Sequence[str], k: int, preview: int = PREVIEW_CHARS) -> bool:
+    """One of the first ``k`` extracts, cut to ``preview`` characters, contains a gold answer."""
+    return any(contains_answer(e.text[:preview], answers) for e in answer.extracts[:k])
+
+
+def read_questions(path: Path) -> list[Question]:
+    """Questions from a JSON-lines file of ``{"id", "question", "answers": [...]}``."""
+    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise EvalError(f"cannot read question file {path}: {exc.strerror or exc}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            out.append(Question(str(row.get("id", number)), str(row["question"]), tuple(map(str, row.get("answers", [])))))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EvalError(f"{path}:{number}: not a question object ({exc.__class__.__name__}: {exc})") from None
+    if not out:
+        raise EvalError(f"{path} holds no questions")
+    return out
+
+
+def score_mode(
+    retriever: Retriever,
+    questions: Sequence[Question],
+    out_of_corpus: Sequence[Question] = (),
+    progress: Callable[[int], None] | None = None,
+) -> ModeReport:
+    """Ask every question with ``retriever`` and return its figures."""
+    report = ModeReport(retriever.mode)
+    hits = {"s1": 0, "a1": 0, "p1": 0, "p3": 0, "declined": 0, "unanswerable_declined": 0, "ooc_declined": 0}
+    lengths: list[int] = []
+    times: list[float] = []
+    asked = [(q, False) for q in questions] + [(q, True) for q in out_of_corpus]
+    for question, outside in asked:
+        started = time.perf_counter()
+        answer = retriever.answer(question.question, top_k=3)
+        times.append(time.perf_counter() - started)
+        if progress:
+            progress(1)
+        if outside:
+            report.out_of_corpus += 1
+            hits["ooc_declined"] += not answer.answered
+            continue
+        if not question.answers:
+            report.unanswerable += 1
+            hits["unanswerable_declined"] += not answer.answered
+            continue
+        report.answerable += 1
+        hits["s1"] += success_at_1(answer, question.answers)
+        hits["a1"] += answer.answered and success_at_1(answer, question.answers)
+        hits["p1"] += precision_at_k(answer, question.answers, 1)
+        hits["p3"] += precision_at_k(answer, question.answers, 3)
+        hits["declined"] += not answer.answered
+        lengths.append(len(answer.extracts[0].text) if answer.extracts else 0)
+    n = max(report.answerable, 1)
+    report.s_at_1 = hits["s1"] / n
+    report.answered_at_1 = hits["a1"] / n
+    report.p_at_1 = hits["p1"] / n
+    report.p_at_3 = hits["p3"] / n
+    report.wrongly_declined = hits["declined"] / n
+    report.first_extract_chars = statistics.fmean(lengths) if lengths else 0.0
+    if report.unanswerable:
+        report.unanswerable_declined = hits["unanswerable_declined"] / report.unanswerable
+    if report.out_of_corpus:
+        report.out_of_corpus_declined = hits["ooc_declined"] / report.out_of_corpus
+    report.median_ms = statistics.median(times) * 1000 if times else 0.0
+    return report
+
+
+def evaluate(
+    config: Config,
+    embedder: Embedder,
+    docs: Path,
+    questions: Sequence[Question],
+    out_of_corpus: Sequence[Question] = (),
+    modes: Sequence[str] = MODES,
+    progress: Callable[[int], None] | None = None,
+) -> list[ModeReport]:
+    """Build a temporary index of ``docs`` and score every mode on the questions."""
+    from index.build import build_index
+    from retrieval.load import load_index
+
+    with tempfile.TemporaryDirectory(prefix="retrieval-eval-") as tmp:
+        build_index(config, embedder, seeds_dir=docs, index_dir=Path(tmp), progress=lambda done, total: None)
+        index = load_index(Path(tmp), embedder.name)
+        try:
+            reports = []
+            for mode in modes:
+                settings = replace(config.retrieval, mode=mode)
+                retriever = Retriever(index, embedder, settings)
+                reports.append(score_mode(retriever, questions, out_of_corpus, progress))
+            return reports
+        finally:
+            index.close()
+
+
+def format_table(reports: Sequence[ModeReport]) -> str:
+    """The reports as a Markdown table, one row per mode."""
+
+    def share(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    head = (
+        "| mode | S@1 | answered@1 | P@1 | P@3 | first extract (chars) | answerable declined "
+        "| unanswerable declined | out-of-corpus declined | median ms |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in reports:
+        lines.append(
+            f"| {r.mode} | {r.s_at_1:.3f} | {r.answered_at_1:.3f} | {r.p_at_1:.3f} | {r.p_at_3:.3f} "
+            f"| {r.first_extract_chars:.0f} | {r.wrongly_declined:.3f} | {share(r.unanswerable_declined)} "
+            f"| {share(r.out_of_corpus_declined)} | {r.median_ms:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def to_json(reports: Sequence[ModeReport], **context) -> dict:
+    return {**context, "modes": {r.mode: asdict(r) for r in reports}}

@@ -1,0 +1,111 @@
+"""Lexical side of retrieval: BM25 over passages (bm25s) and word statistics for sentences.
+
+Usage::
+
+    lexical = LexicalIndex([p.text for p in passages])
+    lexical.search(terms("Who wrote it?"), k=20)     # [(passage id, bm25 score)], best first
+    lexical.coverage(question_terms, terms(sentence)) # share of the question's weight found
+
+The BM25 index is built when an index version is loaded (passage texts come from
+the store); it takes well under a second for thousands of passages.  Terms are
+lower-cased words without stop words, with a light plural folding so "dialogues"
+meets "dialogue".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from core.text import words
+
+STOPWORDS = frozenset(
+    """
+    a an the of in on at to for from by with and or but is are was were be been being do does did
+    what which who whom whose when where why how that this these those it its as into than then
+    there their they them he she his her i you your we our us not no can could would should will
+    has have had about after before during over under between also such other many much one
+    """.split()
+)
+
+
+def _fold(word: str) -> str:
+    # Plural and possessive folding only: stronger stemming merges unrelated words.
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """Content words of ``text``, lower-cased and plural-folded, in order."""
+    return [_fold(w) for w in words(text) if w not in STOPWORDS]
+
+
+class LexicalIndex:
+    """BM25 over a list of texts (row i == passage id i) plus inverse document frequencies."""
+
+    def __init__(self, texts: Iterable[str]):
+        import bm25s
+
+        # bm25s sets its own logger to DEBUG on import; keep it at the application's level.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        tokens = [terms(t) for t in texts]
+        self.size = len(tokens)
+        frequency: Counter[str] = Counter()
+        for doc_terms in tokens:
+            frequency.update(set(doc_terms))
+        n = max(self.size, 1)
+        self._idf = {t: math.log(1.0 + (n - df + 0.5) / (df + 0.5)) for t, df in frequency.items()}
+        # Unseen words weigh as much as the rarest seen word: a question about something
+        # the corpus never mentions must not look well covered.
+        self._unseen_idf = math.log(1.0 + (n + 0.5) / 0.5)
+        self._bm25 = None
+        if self.size:
+            self._bm25 = bm25s.BM25()
+            self._bm25.index([t or [""] for t in tokens], show_progress=False)
+
+    def idf(self, term: str) -> float:
+        return self._idf.get(term, self._unseen_idf)
+
+    def known(self, term: str) -> bool:
+        return term in self._idf
+
+    def scores(self, question_terms: Sequence[str]) -> np.ndarray:
+        """BM25 score of every passage for ``question_terms`` (zeros when none is known)."""
+        known = [t for t in question_terms if t in self._idf]
+        if self._bm25 is None or not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def search(self, question_terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """The ``k`` passages with the highest BM25 score above zero, best first."""
+        scores = self.scores(question_terms)
+        k = min(k, self.size)
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def coverage(self, question_terms: Sequence[str], text_terms: Iterable[str]) -> float:
+        """The idf-weighted share of the question's distinct terms that occur in the text (0..1)."""
+        wanted = set(question_terms)
+        if not wanted:
+            return 0.0
+        present = wanted & set(text_terms)
+        total = sum(self.idf(t) for t in wanted)
+        return sum(self.idf(t) for t in present) / total if total else 0.0
+
+    def known_share(self, question_terms: Sequence[str]) -> float:
+        """The idf-weighted share of the question's terms that occur anywhere in the corpus."""
+        wanted = set(question_terms)
+        if not wanted:
+            return 0.0
+        total = sum(self.idf(t) for t in wanted)
+        return sum(self.idf(t) for t in wanted if t in self._idf) / total
