@@ -18,7 +18,7 @@ from core.cli import ArgumentParser, run, setup_logging
 from core.config import load_config
 from core.embedder import load_embedder, onnx_cache_dir
 from retrieval.load import load_index
-from retrieval.retriever import Answer, Retriever
+from retrieval.retriever import MODES, Answer, Retriever
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--questions", type=Path, required=True, help='JSON lines {"question", "answers": [...]}')
     ev.add_argument("--out-of-corpus", type=Path, help="questions the documents do not answer (should be declined)")
     ev.add_argument("--limit", type=int, help="ask only the first N questions of each file (quick checks)")
+    ev.add_argument("--modes", default="hybrid,bm25,dense", help="comma-separated modes to score (default: all three)")
     ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ev.add_argument("-v", "--verbose", action="store_true", help="log details")
     args = parser.parse_args(argv)
@@ -83,7 +84,11 @@ def run_eval(args, config) -> int:
         raise EvalError(f"documents folder {args.docs} does not exist")
     questions = read_questions(args.questions)[: args.limit]
     out_of_corpus = read_questions(args.out_of_corpus)[: args.limit] if args.out_of_corpus else []
-    reports = evaluate(config, load_embedder(config.index.model), args.docs, questions, out_of_corpus)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise EvalError(f"--modes must list some of {', '.join(MODES)}. Currently, --modes is {args.modes!r}")
+    reports = evaluate(config, load_embedder(config.index.model), args.docs, questions, out_of_corpus, modes)
     if args.json:
         context = {"docs": str(args.docs), "questions": str(args.questions), "asked": len(questions)}
         if args.out_of_corpus:

@@ -20,6 +20,7 @@ not answer; the extracts are then only the closest passages.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import dataclass, field
@@ -38,12 +39,12 @@ from retrieval.load import LoadedIndex, load_index
 
 MODES = ("hybrid", "bm25", "dense")
 # Passages whose sentences compete to be the answer.
-SENTENCE_POOL = 5
+SENTENCE_POOL = 8
 # Passages that may supply the other cited extracts.
 EXTRACT_POOL = 8
 # Neighbouring sentences join the chosen one while the extract stays within this many
 # characters (a longer sentence stands alone: extracts are whole sentences).
-EXTRACT_CHARS = 400
+EXTRACT_CHARS = 450
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,17 @@ class SentenceWeights:
     """Weights of the sentence score; fitted on SQuAD 2.0 dev answerable questions (eval/calibrate.py)."""
 
     cosine: float = 1.0
-    coverage: float = 0.5
-    passage: float = 0.3
-    cue: float = 0.1
+    coverage: float = 1.0
+    passage: float = 0.5
+    cue: float = 0.05
+    length: float = 0.1
 
 
 # The baselines of ``python -m retrieval eval`` choose sentences by one signal only.
 MODE_WEIGHTS = {
     "hybrid": SentenceWeights(),
-    "dense": SentenceWeights(cosine=1.0, coverage=0.0, passage=0.0, cue=0.0),
-    "bm25": SentenceWeights(cosine=0.0, coverage=1.0, passage=0.0, cue=0.0),
+    "dense": SentenceWeights(cosine=1.0, coverage=0.0, passage=0.0, cue=0.0, length=0.0),
+    "bm25": SentenceWeights(cosine=0.0, coverage=1.0, passage=0.0, cue=0.0, length=0.0),
 }
 
 
@@ -124,6 +126,7 @@ class ScoredSentence:
     coverage: float
     passage: float  # the passage's fused score relative to the best passage (0..1)
     cue: float  # 1 when it holds the kind of thing asked for
+    length: float  # log(1 + characters) / 6: longer sentences carry more facts
     score: float = 0.0
 
 
@@ -258,8 +261,11 @@ class Retriever:
             coverage = self.lexical.coverage(q_terms, terms(sentence.text))
             passage = hits[rank].score / top
             cue = 1.0 if wanted and has_answer_type(sentence.text, wanted, q_words) else 0.0
-            score = w.cosine * float(cosine) + w.coverage * coverage + w.passage * passage + w.cue * cue
-            out.append(ScoredSentence(sid, sentence, rank, float(cosine), coverage, passage, cue, score))
+            length = math.log1p(len(sentence.text)) / 6
+            score = (
+                w.cosine * float(cosine) + w.coverage * coverage + w.passage * passage + w.cue * cue + w.length * length
+            )
+            out.append(ScoredSentence(sid, sentence, rank, float(cosine), coverage, passage, cue, length, score))
         return out
 
     def evidence(self, best: ScoredSentence, hits: list[Hit], q_terms: list[str]) -> Evidence:
@@ -276,18 +282,20 @@ class Retriever:
     # ------------------------------------------------------------ extracts
 
     def _extracts(self, best: ScoredSentence, scored: list[ScoredSentence], top_k: int) -> list[Extract]:
-        """The chosen sentence in context first, then the best sentence of other passages, no overlaps."""
-        per_passage: dict[int, ScoredSentence] = {}
-        for s in scored:
-            if s.rank not in per_passage or s.score > per_passage[s.rank].score:
-                per_passage[s.rank] = s
-        order = [best] + sorted((s for s in per_passage.values() if s.id != best.id), key=lambda s: -s.score)
+        """The chosen sentence in context first, then the next best sentences in context, never overlapping.
+
+        The runner-up is often in the same paragraph as the chosen sentence, so every
+        sentence competes, not only one per passage; an extract whose span overlaps an
+        earlier one, or whose text nearly repeats it, is skipped.
+        """
+        order = [best] + sorted((s for s in scored if s.id != best.id), key=lambda s: -s.score)
         extracts: list[Extract] = []
         seen: list[frozenset] = []
         for s in order:
-            extract = self._context_extract(s)
-            if any(e.doc == extract.doc and e.start < extract.end and extract.start < e.end for e in extracts):
-                continue
+            t = s.sentence
+            if any(e.doc == t.doc and e.start < t.end and t.start < e.end for e in extracts):
+                continue  # already shown inside an earlier extract
+            extract = self._context_extract(s, avoid=extracts)
             signature = shingles(extract.text)
             if any(near_duplicates(signature, other) for other in seen):
                 continue
@@ -301,23 +309,30 @@ class Retriever:
         t = s.sentence
         return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, t.text, s.score, t.start, t.end)
 
-    def _context_extract(self, s: ScoredSentence) -> Extract:
-        """The sentence with as many neighbours (next first, then previous) as fit in EXTRACT_CHARS."""
+    def _context_extract(self, s: ScoredSentence, avoid: list[Extract] = ()) -> Extract:
+        """The sentence with as many neighbours (next first, then previous) as fit in EXTRACT_CHARS.
+
+        Neighbours already shown in an extract of ``avoid`` are not repeated.
+        """
         t = s.sentence
         siblings = [x for _, x in self.index.store.paragraph_sentences(t.doc, t.paragraph)]
         at = next((i for i, x in enumerate(siblings) if x.start == t.start), None)
-        first = last = at
+        start, end = t.start, t.end
         if at is not None:
+            shown = lambda x: any(e.doc == x.doc and e.start < x.end and x.start < e.end for e in avoid)
+            first = last = at
             grew = True
             while grew:
                 grew = False
-                if last + 1 < len(siblings) and siblings[last + 1].end - siblings[first].start <= EXTRACT_CHARS:
+                nxt = siblings[last + 1] if last + 1 < len(siblings) else None
+                if nxt and not shown(nxt) and nxt.end - siblings[first].start <= EXTRACT_CHARS:
                     last += 1
                     grew = True
-                if first > 0 and siblings[last].end - siblings[first - 1].start <= EXTRACT_CHARS:
+                prv = siblings[first - 1] if first > 0 else None
+                if prv and not shown(prv) and siblings[last].end - prv.start <= EXTRACT_CHARS:
                     first -= 1
                     grew = True
-        start, end = (siblings[first].start, siblings[last].end) if at is not None else (t.start, t.end)
+            start, end = siblings[first].start, siblings[last].end
         text = self._document_text(t.doc)
         body = text[start:end] if text is not None else t.text
         return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, body, s.score, start, end)

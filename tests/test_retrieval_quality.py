@@ -165,7 +165,7 @@ def test_declines_a_question_about_something_the_documents_never_mention(retriev
 
 
 def test_answers_when_the_documents_do_answer(retriever):
-    answer = retriever.answer("When was the lighthouse automated?")
+    answer = retriever.answer("When was the lighthouse automated and left without a keeper?")
     assert answer.answered and "1987" in answer.answer
     assert answer.confidence >= retriever.settings.min_confidence
 
@@ -181,7 +181,7 @@ def test_confidence_rises_with_each_kind_of_evidence():
 
 
 def test_min_confidence_setting_moves_the_decision(retriever):
-    question = "When was the lighthouse automated?"
+    question = "When was the lighthouse automated and left without a keeper?"
     assert retriever.answer(question).answered
     strict = Retriever(retriever.index, retriever.embedder, replace(retriever.settings, min_confidence=1.0))
     assert not strict.answer(question).answered
