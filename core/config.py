@@ -49,8 +49,9 @@ class RetrievalConfig:
     top_k: int = 3
     min_score: float = 0.2
     candidates: int = 20
-    min_confidence: float = 0.5
+    min_confidence: float = 0.3
     mode: str = "hybrid"
+    extract_chars: int = 450
 
 
 @dataclass(frozen=True)
@@ -248,8 +249,9 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         top_k=s.int("top_k", 3, minimum=1, maximum=50),
         min_score=s.float("min_score", 0.2, minimum=-1.0, maximum=1.0),
         candidates=s.int("candidates", 20, minimum=1, maximum=1000),
-        min_confidence=s.float("min_confidence", 0.5, minimum=0.0, maximum=1.0),
+        min_confidence=s.float("min_confidence", 0.3, minimum=0.0, maximum=1.0),
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
+        extract_chars=s.int("extract_chars", 450, minimum=50, maximum=20_000),
     )
     s.done()
     if retrieval.candidates < retrieval.top_k:

@@ -25,13 +25,13 @@ from core.config import load_config
 from core.embedder import load_embedder
 from index.build import build_index
 from retrieval.abstain import Evidence
-from retrieval.evaluate import contains_answer, read_questions
+from retrieval.evaluate import CachedEmbedder, contains_answer, read_questions
 from retrieval.lexical import terms
 from retrieval.load import load_index
 from retrieval.retriever import EXTRACT_POOL, SENTENCE_POOL, Retriever
 
 ROOT = Path(__file__).resolve().parent
-FEATURES = ("cosine", "coverage", "passage", "cue")
+FEATURES = ("cosine", "coverage", "passage", "cue", "length")
 
 
 def collect(retriever: Retriever, questions):
@@ -42,6 +42,9 @@ def collect(retriever: Retriever, questions):
         vector = retriever.embedder.encode([text])[0]
         q_terms = terms(text)
         hits = retriever._rank(vector, q_terms, max(retriever.settings.candidates, EXTRACT_POOL))
+        if not hits:
+            rows.append(None)
+            continue
         scored = [s for s in retriever.score_sentences(text, vector, q_terms, hits[:EXTRACT_POOL]) if s.rank < SENTENCE_POOL]
         if not scored:
             rows.append(None)
@@ -88,11 +91,12 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50
 
 def main() -> None:
     config = load_config(ROOT.parent / "config.toml")
-    embedder = load_embedder(config.index.model)
+    embedder = CachedEmbedder(load_embedder(config.index.model))
     squad = read_questions(ROOT / "squad2_dev5" / "questions.jsonl")
     squad = [q for q in squad if q.answers]
     xquad = read_questions(ROOT / "xquad_en" / "questions.jsonl")
     ooc = read_questions(ROOT / "squad2_dev5" / "out_of_corpus.jsonl")
+    embedder.prime([" ".join(q.question.split()) for q in squad + xquad + ooc])
     shared = {p.name for p in (ROOT / "squad2_dev5" / "docs").iterdir()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -113,9 +117,10 @@ def main() -> None:
 
         grid = {
             "cosine": [1.0],
-            "coverage": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5],
-            "passage": [0.0, 0.1, 0.2, 0.3, 0.5],
-            "cue": [0.0, 0.05, 0.1, 0.2, 0.3],
+            "coverage": [0.5, 0.75, 1.0, 1.25, 1.5],
+            "passage": [0.0, 0.25, 0.5, 0.75],
+            "cue": [0.0, 0.05, 0.1, 0.2],
+            "length": [-0.1, 0.0, 0.1, 0.2],
         }
         results = []
         for combo in itertools.product(*grid.values()):

@@ -42,9 +42,6 @@ MODES = ("hybrid", "bm25", "dense")
 SENTENCE_POOL = 8
 # Passages that may supply the other cited extracts.
 EXTRACT_POOL = 8
-# Neighbouring sentences join the chosen one while the extract stays within this many
-# characters (a longer sentence stands alone: extracts are whole sentences).
-EXTRACT_CHARS = 450
 
 
 @dataclass(frozen=True)
@@ -52,10 +49,10 @@ class SentenceWeights:
     """Weights of the sentence score; fitted on SQuAD 2.0 dev answerable questions (eval/calibrate.py)."""
 
     cosine: float = 1.0
-    coverage: float = 1.0
-    passage: float = 0.5
+    coverage: float = 1.25
+    passage: float = 0.25
     cue: float = 0.05
-    length: float = 0.1
+    length: float = 0.0  # tried; the fit preferred none, kept so eval/calibrate.py can search it
 
 
 # The baselines of ``python -m retrieval eval`` choose sentences by one signal only.
@@ -310,11 +307,12 @@ class Retriever:
         return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, t.text, s.score, t.start, t.end)
 
     def _context_extract(self, s: ScoredSentence, avoid: list[Extract] = ()) -> Extract:
-        """The sentence with as many neighbours (next first, then previous) as fit in EXTRACT_CHARS.
+        """The sentence with as many neighbours (next first, then previous) as fit in ``extract_chars``.
 
         Neighbours already shown in an extract of ``avoid`` are not repeated.
         """
         t = s.sentence
+        limit = self.settings.extract_chars
         siblings = [x for _, x in self.index.store.paragraph_sentences(t.doc, t.paragraph)]
         at = next((i for i, x in enumerate(siblings) if x.start == t.start), None)
         start, end = t.start, t.end
@@ -325,11 +323,11 @@ class Retriever:
             while grew:
                 grew = False
                 nxt = siblings[last + 1] if last + 1 < len(siblings) else None
-                if nxt and not shown(nxt) and nxt.end - siblings[first].start <= EXTRACT_CHARS:
+                if nxt and not shown(nxt) and nxt.end - siblings[first].start <= limit:
                     last += 1
                     grew = True
                 prv = siblings[first - 1] if first > 0 else None
-                if prv and not shown(prv) and siblings[last].end - prv.start <= EXTRACT_CHARS:
+                if prv and not shown(prv) and siblings[last].end - prv.start <= limit:
                     first -= 1
                     grew = True
             start, end = siblings[first].start, siblings[last].end

@@ -8,7 +8,7 @@ from index.build import build_index
 from retrieval.abstain import Evidence, answer_confidence
 from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
 from retrieval.lexical import LexicalIndex, terms
-from retrieval.retriever import EXTRACT_CHARS, Retriever, answer_type, has_answer_type
+from retrieval.retriever import Retriever, answer_type, has_answer_type
 from tests.fakes import FakeEmbedder
 
 ARTICLE = (
@@ -117,7 +117,7 @@ def test_extracts_are_whole_sentences_around_the_answer_within_the_length_limit(
     answer = retriever.answer("Who designed the stone piers of the harbour?")
     assert answer.answered and "Walter Grieve" in answer.answer
     first = answer.extracts[0]
-    assert answer.answer in first.text and len(first.text) <= EXTRACT_CHARS
+    assert answer.answer in first.text and len(first.text) <= retriever.settings.extract_chars
     source = {"harbour.txt": ARTICLE, "wire.txt": SYNDICATED}
     for extract in answer.extracts:
         text = source[extract.doc]
