@@ -51,7 +51,7 @@ class RetrievalConfig:
     candidates: int = 20
     min_confidence: float = 0.3
     mode: str = "hybrid"
-    extract_chars: int = 450
+    extract_chars: int = 500
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         candidates=s.int("candidates", 20, minimum=1, maximum=1000),
         min_confidence=s.float("min_confidence", 0.3, minimum=0.0, maximum=1.0),
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
-        extract_chars=s.int("extract_chars", 450, minimum=50, maximum=20_000),
+        extract_chars=s.int("extract_chars", 500, minimum=50, maximum=20_000),
     )
     s.done()
     if retrieval.candidates < retrieval.top_k:
