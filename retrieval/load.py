@@ -23,8 +23,8 @@ class LoadedIndex:
     manifest: dict[str, Any]
     faiss_index: Any
     store: PassageStore
-    vectors: Any  # float32 (passages, dimension), memory-mapped; row i == passage id i
-    sentence_vectors: Any  # float32 (sentences, dimension), memory-mapped; row i == sentence id i
+    vectors: Any  # float32 (passages, dimension); row i == passage id i
+    sentence_vectors: Any  # float32 (sentences, dimension); row i == sentence id i
 
     @property
     def titles(self) -> dict[str, str]:
@@ -63,7 +63,9 @@ def load_index(index_dir: Path, model: str) -> LoadedIndex:
             f"{path} holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, manifest says "
             f"{passages} of {dimension}; rebuild with: {BUILD_HINT}"
         )
-    vectors = read_vectors(version_dir, manifest, mmap=True)
-    sentence_vectors = read_vectors(version_dir, manifest, mmap=True, sentences=True)
+    # Read into memory, not memory-mapped: a file damaged after loading must not crash a
+    # serving process (the passage store is copied to memory for the same reason).
+    vectors = read_vectors(version_dir, manifest)
+    sentence_vectors = read_vectors(version_dir, manifest, sentences=True)
     store = PassageStore(version_dir / STORE)
     return LoadedIndex(version_dir, manifest, faiss_index, store, vectors, sentence_vectors)

@@ -51,7 +51,9 @@ class Bot:
     runner: BotRunner
 
 
-def write_bot_config(root: Path, api: FakeBotApi, *, passage_chars: int = 300, top_k: int = 3) -> Config:
+def write_bot_config(
+    root: Path, api: FakeBotApi, *, passage_chars: int = 300, top_k: int = 3, extract_chars: int = 500
+) -> Config:
     (root / "seeds").mkdir(exist_ok=True)
     (root / "config.toml").write_text(
         f"""
@@ -65,6 +67,7 @@ min_paragraph_chars = 80
 [retrieval]
 top_k = {top_k}
 min_score = 0.3
+extract_chars = {extract_chars}
 [telegram]
 token_env = "FAKE_BOT_TOKEN"
 base_url = "{api.base_url}"
@@ -425,7 +428,7 @@ def test_unexpected_error_is_logged_with_traceback_and_the_user_told_briefly(tmp
 
 
 def test_reply_over_4096_characters_arrives_as_several_valid_messages(tmp_path, api, embedder):
-    config = write_bot_config(tmp_path, api, passage_chars=6000)
+    config = write_bot_config(tmp_path, api, passage_chars=6000, extract_chars=6000)  # whole paragraphs
     paragraphs = [
         " ".join(f"Glacier ice melts each summer near station s{p}x{s}." for s in range(90)) for p in range(3)
     ]
