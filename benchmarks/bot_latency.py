@@ -4,7 +4,7 @@ Usage::
 
     python -m benchmarks.bot_latency [--set xquad_en] [--questions 30]
 
-Indexes an evaluation set (/work/shared/eval/<set>/docs, or $EVAL_DIR) with the real
+Indexes an evaluation set (eval/<set>/docs, or $EVAL_DIR/<set>/docs) with the real
 model, runs the real bot (``bot.app``) against ``tests.fake_bot_api`` on 127.0.0.1, and
 asks N questions: one at a time, then all at once from N different chats.  As
 baselines, the same run times ``Retriever.answer`` without the bot and a bare
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-EVAL = Path(os.environ.get("EVAL_DIR", "/work/shared/eval"))
+EVAL = Path(os.environ.get("EVAL_DIR", REPO / "eval"))
 
 
 def main() -> None:

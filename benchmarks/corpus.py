@@ -15,8 +15,8 @@ CACHE = RESULTS / "cache"
 
 
 def eval_dir() -> Path:
-    """The shared eval sets: $DOCQA_EVAL, else ../shared/eval beside the checkout, else /work/shared/eval."""
-    for candidate in (os.environ.get("DOCQA_EVAL"), REPO.parent / "shared" / "eval", "/work/shared/eval"):
+    """The eval sets: $DOCQA_EVAL if set, else the copy shipped in the project's eval/ folder."""
+    for candidate in (os.environ.get("DOCQA_EVAL"), REPO / "eval"):
         if candidate and (Path(candidate) / "xquad_en" / "docs").is_dir():
             return Path(candidate)
     raise SystemExit("benchmarks need the eval sets (set DOCQA_EVAL to the folder holding xquad_en/)")
