@@ -20,6 +20,21 @@ def config(tmp_path):
     return write_config(tmp_path)
 
 
+@pytest.fixture
+def api():
+    """A fake Telegram Bot API server on 127.0.0.1 (tests/fake_bot_api.py)."""
+    from tests.fake_bot_api import FakeBotApi
+
+    with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+def embedder():
+    # A wide hashing space: unrelated words do not collide into spurious matches.
+    return FakeEmbedder(dimension=1024)
+
+
 @pytest.fixture(scope="session")
 def real_embedder():
     """The packaged all-MiniLM-L6-v2, loaded once for the whole session."""

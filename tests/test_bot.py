@@ -86,18 +86,6 @@ def start_bot(api: FakeBotApi, config: Config, embedder: FakeEmbedder) -> BotRun
 
 
 @pytest.fixture
-def api():
-    with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
-def embedder():
-    # A wide hashing space: unrelated words do not collide into spurious matches.
-    return FakeEmbedder(dimension=1024)
-
-
-@pytest.fixture
 def bot(tmp_path, api, embedder):
     config = write_bot_config(tmp_path, api)
     (tmp_path / "seeds" / "river.md").write_text(RIVER, encoding="utf-8")

@@ -15,6 +15,7 @@ from core.config import load_config
 from index.build import build_index
 from tests.fake_bot_api import BOT_USERNAME, BotRunner, FakeBotApi
 from tests.fakes import FakeEmbedder
+from tests.test_bot import RIVER
 
 ADMIN = 42
 USER = 7
@@ -23,15 +24,6 @@ OTHER_GROUP = -1005678
 CHANNEL = "@river_news"
 CHANNEL_ID = -1009999
 TICK = 0.1  # seconds between digest checks in these tests
-
-RIVER = """# River Council Annual Report
-
-The annual meeting of the river council was chaired by Maria Lopez in Lisbon on a rainy Monday in March.
-
-The council approved a budget for cleaning the riverbanks and planting willow trees along the water.
-
-Volunteers counted birds near the river mouth, and the survey found herons, egrets and kingfishers nesting.
-"""
 
 LIGHTHOUSE = """# Lighthouse Restoration Plan
 
@@ -82,15 +74,9 @@ sentences = 2
 
 
 @pytest.fixture
-def api():
-    with FakeBotApi() as server:
-        server.channels[CHANNEL] = CHANNEL_ID
-        yield server
-
-
-@pytest.fixture
-def embedder():
-    return FakeEmbedder(dimension=1024)
+def api(api):
+    api.channels[CHANNEL] = CHANNEL_ID  # the fake server knows the digest channel by name
+    return api
 
 
 @pytest.fixture
