@@ -115,3 +115,27 @@ def test_file_without_read_permission_is_skipped_when_not_root():
     assert "['open.txt']" in result.stdout and "secret.txt" in result.stdout and "cannot read" in result.stdout
     assert "secret.txt" in result.stderr  # the warning names it
     shutil.rmtree(seeds)
+
+
+@pytest.mark.parametrize("name", ["faiss.index", "store.sqlite", "manifest.json", "vectors.npy", "sentence_vectors.npy"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "missing"])
+def test_damaged_index_file_is_named_with_the_command_that_fixes_it(tmp_path, name, damage):
+    from core.errors import IndexCorruptError, IndexMismatchError
+
+    config = write_config(tmp_path)
+    (config.seeds.dir / "doc.txt").write_text("The lighthouse keeper lit the lamp. Ships came home.", encoding="utf-8")
+    build_index(config, FakeEmbedder())
+    path = current_dir(config.index.dir) / name
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00\x01not what it should be" * 10)
+    else:
+        path.unlink()
+    with pytest.raises((IndexCorruptError, IndexMismatchError)) as err:
+        Retriever.open(config, FakeEmbedder())
+    message = str(err.value)
+    assert name in message and "python -m index build" in message and "\n" not in message
+    # The fix works: the next build ignores the damaged version and serves again.
+    build_index(config, FakeEmbedder())
+    assert Retriever.open(config, FakeEmbedder()).search("lighthouse keeper", 1)
