@@ -31,7 +31,7 @@ from retrieval.load import load_index
 from retrieval.retriever import EXTRACT_POOL, SENTENCE_POOL, Retriever
 
 ROOT = Path(__file__).resolve().parent
-FEATURES = ("cosine", "coverage", "passage", "cue", "length")
+FEATURES = ("cosine", "coverage", "passage", "cue", "length", "antecedent")
 
 
 def collect(retriever: Retriever, questions):
@@ -121,6 +121,7 @@ def main() -> None:
             "passage": [0.0, 0.25, 0.5, 0.75],
             "cue": [0.0, 0.05, 0.1, 0.2],
             "length": [-0.1, 0.0, 0.1, 0.2],
+            "antecedent": [0.0, 0.4, 0.8, 1.25],
         }
         results = []
         for combo in itertools.product(*grid.values()):

@@ -10,7 +10,8 @@ One question costs one model call.  Passages are ranked by BM25 and by cosine
 (FAISS), the two rankings fused by reciprocal rank, near-duplicate passages
 collapsed.  Every sentence of the top passages then competes to be the answer,
 scored by its meaning (cosine against sentence vectors computed at build time),
-the rare question words it contains, its passage's rank and whether it holds the
+the rare question words it contains (with the previous sentence's, when it opens
+with a pronoun such as "they"), its passage's rank and whether it holds the
 kind of thing asked for (a number for "how many", a date for "when", a name for
 "who").  Answers are verbatim sentences, never generated; each extract is the
 chosen sentence with its neighbours, cited by document, paragraph and offsets.
@@ -53,13 +54,14 @@ class SentenceWeights:
     passage: float = 0.25
     cue: float = 0.05
     length: float = 0.0  # tried; the fit preferred none, kept so eval/calibrate.py can search it
+    antecedent: float = 0.8
 
 
 # The baselines of ``python -m retrieval eval`` choose sentences by one signal only.
 MODE_WEIGHTS = {
     "hybrid": SentenceWeights(),
-    "dense": SentenceWeights(cosine=1.0, coverage=0.0, passage=0.0, cue=0.0, length=0.0),
-    "bm25": SentenceWeights(cosine=0.0, coverage=1.0, passage=0.0, cue=0.0, length=0.0),
+    "dense": SentenceWeights(cosine=1.0, coverage=0.0, passage=0.0, cue=0.0, length=0.0, antecedent=0.0),
+    "bm25": SentenceWeights(cosine=0.0, coverage=1.0, passage=0.0, cue=0.0, length=0.0, antecedent=0.0),
 }
 
 
@@ -124,6 +126,7 @@ class ScoredSentence:
     passage: float  # the passage's fused score relative to the best passage (0..1)
     cue: float  # 1 when it holds the kind of thing asked for
     length: float  # log(1 + characters) / 6: longer sentences carry more facts
+    antecedent: float = 0.0  # coverage the previous sentence adds, for a sentence that refers back to it
     score: float = 0.0
 
 
@@ -255,15 +258,32 @@ class Retriever:
         w = self.weights
         out = []
         for (sid, sentence, rank), cosine in zip(rows, cosines):
-            coverage = self.lexical.coverage(q_terms, terms(sentence.text))
+            sentence_terms = terms(sentence.text)
+            coverage = self.lexical.coverage(q_terms, sentence_terms)
             passage = hits[rank].score / top
             cue = 1.0 if wanted and has_answer_type(sentence.text, wanted, q_words) else 0.0
             length = math.log1p(len(sentence.text)) / 6
+            antecedent = 0.0
+            if w.antecedent and refers_back(sentence.text):
+                previous = self._previous_sentence(sentence)
+                if previous is not None:
+                    antecedent = self.lexical.coverage(q_terms, terms(previous.text) + sentence_terms) - coverage
             score = (
-                w.cosine * float(cosine) + w.coverage * coverage + w.passage * passage + w.cue * cue + w.length * length
+                w.cosine * float(cosine)
+                + w.coverage * coverage
+                + w.passage * passage
+                + w.cue * cue
+                + w.length * length
+                + w.antecedent * antecedent
             )
-            out.append(ScoredSentence(sid, sentence, rank, float(cosine), coverage, passage, cue, length, score))
+            out.append(ScoredSentence(sid, sentence, rank, float(cosine), coverage, passage, cue, length, antecedent, score))
         return out
+
+    def _previous_sentence(self, sentence: Sentence) -> Sentence | None:
+        """The sentence before ``sentence`` in its paragraph, if any."""
+        siblings = [x for _, x in self.index.store.paragraph_sentences(sentence.doc, sentence.paragraph)]
+        at = next((i for i, x in enumerate(siblings) if x.start == sentence.start), 0)
+        return siblings[at - 1] if at > 0 else None
 
     def evidence(self, best: ScoredSentence, hits: list[Hit], q_terms: list[str]) -> Evidence:
         """What the abstention model weighs for the chosen sentence."""
@@ -360,6 +380,15 @@ _DATE = re.compile(
     r"\b(?:1\d{3}|20\d{2}|\d{1,2}(?:st|nd|rd|th) century|" + "|".join(_MONTHS) + r")\b|\b\d{2,4}s\b", re.IGNORECASE
 )
 _NAME = re.compile(r"(?<=\S )[A-Z][\w'’-]+")
+
+
+# Words that point back to the previous sentence ("In this way, they might be ...").
+_ANAPHORS = frozenset("he she it they this these those his her its their such them him there".split())
+
+
+def refers_back(sentence: str) -> bool:
+    """Whether one of the first three words of ``sentence`` is a pronoun that needs the previous sentence."""
+    return bool(_ANAPHORS.intersection(words(sentence)[:3]))
 
 
 def answer_type(question: str) -> str | None:
