@@ -187,3 +187,19 @@ def test_min_confidence_setting_moves_the_decision(retriever):
     assert retriever.answer(question).answered
     strict = Retriever(retriever.index, retriever.embedder, replace(retriever.settings, min_confidence=1.0))
     assert not strict.answer(question).answered
+
+
+# ---------------------------------------------------------------- sentences that refer back
+
+
+def test_refers_back_spots_a_pronoun_among_the_first_words():
+    from retrieval.retriever import refers_back
+
+    assert refers_back("It was automated in 1987.")
+    assert refers_back("In this way, they might be considered coercive.")
+    assert not refers_back("The lighthouse at the end of the north pier is 31 metres tall.")
+
+
+def test_a_pronoun_led_sentence_can_be_the_answer(retriever):
+    answer = retriever.answer("In what year was the lighthouse automated?")
+    assert answer.answered and answer.answer == "It was automated in 1987 and no keeper has lived there since."
