@@ -52,8 +52,9 @@ class Bot:
 
 
 def write_bot_config(
-    root: Path, api: FakeBotApi, *, passage_chars: int = 300, top_k: int = 3, extract_chars: int = 500
+    root: Path, api: FakeBotApi, *, passage_chars: int = 300, top_k: int = 3, extract_chars: int = 500, extra: str = ""
 ) -> Config:
+    """A config for the bot against ``api``; ``extra`` appends more TOML (e.g. a [digest] section)."""
     (root / "seeds").mkdir(exist_ok=True)
     (root / "config.toml").write_text(
         f"""
@@ -74,7 +75,7 @@ base_url = "{api.base_url}"
 base_file_url = "{api.base_file_url}"
 [bot]
 admins = [{ADMIN}]
-""",
+{extra}""",
         encoding="utf-8",
     )
     return load_config(root / "config.toml")

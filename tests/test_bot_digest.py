@@ -11,13 +11,11 @@ import pytest
 
 from bot.app import build_application
 from bot.digest import document_payload
-from core.config import load_config
 from index.build import build_index
 from tests.fake_bot_api import BOT_USERNAME, BotRunner, FakeBotApi
 from tests.fakes import FakeEmbedder
-from tests.test_bot import RIVER
+from tests.test_bot import ADMIN, RIVER, write_bot_config
 
-ADMIN = 42
 USER = 7
 GROUP = -1001234
 OTHER_GROUP = -1005678
@@ -43,34 +41,16 @@ class Clock:
         return self.now
 
 
-def write_config(root: Path, api: FakeBotApi, chats: str) -> object:
-    (root / "seeds").mkdir(exist_ok=True)
-    (root / "config.toml").write_text(
-        f"""
-[seeds]
-dir = "seeds"
-[index]
-dir = "data/index"
-model = "fake-embedder"
-passage_chars = 300
-min_paragraph_chars = 80
-[telegram]
-token_env = "FAKE_BOT_TOKEN"
-base_url = "{api.base_url}"
-base_file_url = "{api.base_file_url}"
-[bot]
-admins = [{ADMIN}]
-data_dir = "data"
+def write_config(root: Path, api: FakeBotApi, chats: str):
+    digest = f"""
 [digest]
 chats = {chats}
 times = ["08:00"]
 timezone = "Europe/Lisbon"
 max_items = 5
 sentences = 2
-""",
-        encoding="utf-8",
-    )
-    return load_config(root / "config.toml")
+"""
+    return write_bot_config(root, api, extra=digest)
 
 
 @pytest.fixture
