@@ -26,7 +26,7 @@ from core.embedder import load_embedder
 from index.build import build_index
 from retrieval.abstain import Evidence
 from retrieval.evaluate import CachedEmbedder, contains_answer, read_questions
-from retrieval.lexical import terms
+from index.lexical import terms
 from retrieval.load import load_index
 from retrieval.retriever import EXTRACT_POOL, SENTENCE_POOL, Retriever
 

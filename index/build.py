@@ -27,6 +27,7 @@ from core.errors import BuildError, DocQAError
 from index.chunk import ChunkSettings, Passage, Sentence, chunk_document, split_document_sentences
 from index.documents import Skipped, read_documents
 from index.faiss_build import choose_index_type, make_faiss_index
+from index.lexical import LexicalIndex
 from index.store import (
     FORMAT_VERSION,
     DocumentRecord,
@@ -182,6 +183,7 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
 
     index_type = choose_index_type(config.index.index_type, len(passages))
     faiss_index = make_faiss_index(matrix, index_type)
+    lexical = LexicalIndex.build(p.text for p in passages)
     report.documents = len(records)
     report.passages = len(passages)
     report.embedded = len(todo)
@@ -205,7 +207,7 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
     with new_version(index_dir) as work:
         write_version(
             work, manifest=manifest, documents=records, passages=passages, vectors=matrix, faiss_index=faiss_index,
-            sentences=sentences, sentence_vectors=sentence_matrix,
+            sentences=sentences, sentence_vectors=sentence_matrix, lexical=lexical,
         )
         report.version = work.name.removeprefix(".build-")
     report.seconds = time.perf_counter() - started

@@ -11,6 +11,7 @@ Layout of ``index_dir``::
         sentence_vectors.npy  float32 sentence embeddings, row i == sentence id i (so a
                         question needs one model call: answer sentences are scored
                         against these precomputed vectors)
+        bm25/           the BM25 matrix and vocabulary over the passages (bm25s format)
     .build-*/           a build in progress; removed on failure or by the next build
 
 A build writes a complete new version directory, fsyncs it, then points
@@ -38,16 +39,19 @@ import numpy as np
 
 from core.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.chunk import Passage, Sentence
+from index.lexical import LexicalIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: sentences table and sentence_vectors.npy
+FORMAT_VERSION = 3  # 2: sentences table and sentence_vectors.npy; 3: bm25/
+READABLE_FORMATS = (2, 3)  # a format-2 index gets its BM25 built when it is opened
 CURRENT = "current"
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 VECTORS = "vectors.npy"
 SENTENCE_VECTORS = "sentence_vectors.npy"
 FAISS_INDEX = "faiss.index"
+BM25_DIR = "bm25"
 BUILD_HINT = "python -m index build"
 # Passage stores up to this size are copied into memory when opened.
 IN_MEMORY_BYTES = 512 * 1024 * 1024
@@ -110,10 +114,10 @@ def read_manifest(version_dir: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"{path} is missing; rebuild with: {BUILD_HINT}") from None
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(f"{path} is unreadable ({exc.__class__.__name__}); rebuild with: {BUILD_HINT}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("format") not in READABLE_FORMATS:
         raise IndexMismatchError(
             f"{path} has format {manifest.get('format') if isinstance(manifest, dict) else '?'!r}, "
-            f"this version reads format {FORMAT_VERSION}; rebuild with: {BUILD_HINT}"
+            f"this version reads formats {', '.join(map(str, READABLE_FORMATS))}; rebuild with: {BUILD_HINT}"
         )
     return manifest
 
@@ -260,6 +264,9 @@ def new_version(index_dir: Path) -> Iterator[Path]:
 
 def _fsync_dir_contents(directory: Path) -> None:
     for path in directory.iterdir():
+        if path.is_dir():
+            _fsync_dir_contents(path)
+            continue
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
     _fsync_dir(directory)
@@ -297,6 +304,7 @@ def write_version(
     faiss_index: Any,
     sentences: list[Sentence],
     sentence_vectors: np.ndarray,
+    lexical: LexicalIndex,
 ) -> None:
     """Write all files of one index version into ``work``."""
     import faiss
@@ -319,5 +327,6 @@ def write_version(
     np.save(work / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
     np.save(work / SENTENCE_VECTORS, np.ascontiguousarray(sentence_vectors, dtype=np.float32), allow_pickle=False)
     faiss.write_index(faiss_index, str(work / FAISS_INDEX))
+    lexical.save(work / BM25_DIR)
     # The manifest goes last: a directory with a manifest is a complete build.
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -110,16 +110,21 @@ def print_text(answer: Answer) -> None:
 
 def format_text(answer: Answer) -> str:
     """Plain-text rendering: the answer, then numbered citations with their extracts."""
+    # One number, on one scale: the abstention model's confidence (0..1) that the best
+    # sentence answers.  Per-extract ranking scores mix cosine and word coverage and mean
+    # nothing to a reader, so they stay in --json only.
     lines = []
     if answer.answered:
         lines.append(f"Answer: {answer.answer}")
-        lines.append(f"        ({answer.sentence.title}, paragraph {answer.sentence.paragraph})")
+        lines.append(
+            f"        ({answer.sentence.title}, paragraph {answer.sentence.paragraph}; confidence {answer.confidence:.2f})"
+        )
     else:
-        lines.append("Not answered: nothing in the documents answers this closely enough.")
+        lines.append(f"Not answered: nothing in the documents answers this closely enough (confidence {answer.confidence:.2f}).")
         if answer.extracts:
             lines.append("Closest passages:")
     for n, extract in enumerate(answer.extracts, 1):
-        lines.append(f"[{n}] {extract.title}, paragraph {extract.paragraph} (score {extract.score:.2f})")
+        lines.append(f"[{n}] {extract.title}, paragraph {extract.paragraph}")
         lines.append("    " + " ".join(extract.text.split()))
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Load a built index for querying: manifest, FAISS index, passage store, sentence vectors.
+"""Load a built index for querying: manifest, FAISS index, passage store, vectors, BM25.
 
 Every failure is a one-line domain error naming the file and the command that
 fixes it (``python -m index build``).
@@ -6,13 +6,17 @@ fixes it (``python -m index build``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.errors import IndexCorruptError
 from index.faiss_build import read_faiss_index
-from index.store import BUILD_HINT, FAISS_INDEX, STORE, PassageStore, check_model, current_dir, read_manifest, read_vectors
+from index.lexical import LexicalIndex
+from index.store import BM25_DIR, BUILD_HINT, FAISS_INDEX, STORE, PassageStore, check_model, current_dir, read_manifest, read_vectors
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,6 +29,7 @@ class LoadedIndex:
     store: PassageStore
     vectors: Any  # float32 (passages, dimension); row i == passage id i
     sentence_vectors: Any  # float32 (sentences, dimension); row i == sentence id i
+    lexical: LexicalIndex  # BM25 over the passages, row i == passage id i
 
     @property
     def titles(self) -> dict[str, str]:
@@ -68,4 +73,9 @@ def load_index(index_dir: Path, model: str) -> LoadedIndex:
     vectors = read_vectors(version_dir, manifest)
     sentence_vectors = read_vectors(version_dir, manifest, sentences=True)
     store = PassageStore(version_dir / STORE)
-    return LoadedIndex(version_dir, manifest, faiss_index, store, vectors, sentence_vectors)
+    if manifest["format"] >= 3:
+        lexical = LexicalIndex.load(version_dir / BM25_DIR, passages)
+    else:
+        log.info("%s predates saved BM25: building it now (rebuild to save it)", version_dir)
+        lexical = LexicalIndex.build(p.text for _, p in store.all_passages())
+    return LoadedIndex(version_dir, manifest, faiss_index, store, vectors, sentence_vectors, lexical)

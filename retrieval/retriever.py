@@ -35,7 +35,7 @@ from core.text import words
 from index.chunk import Passage, Sentence, split_paragraphs
 from retrieval.abstain import Evidence, answer_confidence
 from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
-from retrieval.lexical import LexicalIndex, terms
+from index.lexical import terms
 from retrieval.load import LoadedIndex, load_index
 
 MODES = ("hybrid", "bm25", "dense")
@@ -110,6 +110,7 @@ class Answer:
             "question": self.question,
             "answered": self.answered,
             "answer": self.answer,
+            "confidence": round(self.confidence, 4),
             "extracts": [e.to_json() for e in self.extracts],
         }
 
@@ -144,7 +145,7 @@ class Retriever:
         self._titles = index.titles
         self._doc_cache: dict[str, str] = {}
         self._lock = threading.Lock()
-        self.lexical = LexicalIndex(p.text for _, p in index.store.all_passages())
+        self.lexical = index.lexical
 
     @classmethod
     def open(cls, config: Config, embedder: Embedder, index_dir: Path | None = None) -> "Retriever":

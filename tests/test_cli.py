@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_ask_json_reads_questions_from_stdin_one_object_per_line(built):
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
-    assert set(first) == {"question", "answered", "answer", "extracts"}
+    assert set(first) == {"question", "answered", "answer", "confidence", "extracts"}
     assert first["question"] == "Who co-chaired the Pakistan-US Counterterrorism Dialogue?"
     assert first["answered"] is True
     assert "Syed Haider Shah" in first["answer"] and "Elizabeth Richard" in first["answer"]
@@ -59,6 +60,7 @@ def test_ask_json_reads_questions_from_stdin_one_object_per_line(built):
         assert isinstance(extract["score"], float)
         assert extract["text"] in SEED_ARTICLE.read_text(encoding="utf-8")
     assert second["answered"] is False and second["answer"] is None
+    assert first["confidence"] > second["confidence"]  # one scale for answered and declined
 
 
 def test_ask_text_mode_prints_answer_and_numbered_citations(built):
@@ -67,6 +69,7 @@ def test_ask_text_mode_prints_answer_and_numbered_citations(built):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Answer: ") and "Elizabeth Richard" in result.stdout
     assert "[1] ISLAMABAD: Pakistan and the United States" in result.stdout and "paragraph 2" in result.stdout
+    assert re.search(r"; confidence [01]\.\d\d\)$", result.stdout.splitlines()[1]) and "(score " not in result.stdout
 
 
 def test_ask_without_an_index_fails_with_one_line(tmp_path):

@@ -117,7 +117,13 @@ def test_file_without_read_permission_is_skipped_when_not_root():
     shutil.rmtree(seeds)
 
 
-@pytest.mark.parametrize("name", ["faiss.index", "store.sqlite", "manifest.json", "vectors.npy", "sentence_vectors.npy"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "faiss.index", "store.sqlite", "manifest.json", "vectors.npy", "sentence_vectors.npy",
+        "bm25/data.csc.index.npy", "bm25/indptr.csc.index.npy", "bm25/vocab.index.json", "bm25/params.index.json",
+    ],
+)
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "missing"])
 def test_damaged_index_file_is_named_with_the_command_that_fixes_it(tmp_path, name, damage):
     from core.errors import IndexCorruptError, IndexMismatchError

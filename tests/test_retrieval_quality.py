@@ -5,9 +5,10 @@ from dataclasses import replace
 import pytest
 
 from index.build import build_index
+from index.lexical import LexicalIndex, terms
+from index.store import current_dir
 from retrieval.abstain import Evidence, answer_confidence
 from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
-from retrieval.lexical import LexicalIndex, terms
 from retrieval.retriever import Retriever, answer_type, has_answer_type
 from tests.fakes import FakeEmbedder
 
@@ -149,11 +150,49 @@ def test_answer_types_follow_the_question_word():
 
 
 def test_coverage_weighs_rare_question_words_above_common_ones():
-    lexical = LexicalIndex(["the harbour piers", "the harbour market", "the harbour lighthouse keeper"])
+    lexical = LexicalIndex.build(["the harbour piers", "the harbour market", "the harbour lighthouse keeper"])
     q = terms("harbour lighthouse")
     assert lexical.coverage(q, terms("a lighthouse")) > lexical.coverage(q, terms("a harbour"))
     assert lexical.coverage(q, terms("harbour lighthouse")) == pytest.approx(1.0)
     assert lexical.known_share(terms("volcano lighthouse")) < 1.0
+
+
+def test_bm25_saved_at_build_time_scores_exactly_like_one_built_from_the_texts(tmp_path):
+    texts = [p for p in ARTICLE.split(". ")] + ["", "1852 1852 1852"]
+    built = LexicalIndex.build(texts)
+    built.save(tmp_path / "bm25")
+    loaded = LexicalIndex.load(tmp_path / "bm25", passages=len(texts))
+    for question in ("Who designed the stone piers?", "harbour 1852", "lighthouse keeper automated", "volcano"):
+        q = terms(question)
+        assert loaded.search(q, 5) == built.search(q, 5)
+        assert loaded.known_share(q) == pytest.approx(built.known_share(q))
+        for t in q:
+            assert loaded.idf(t) == pytest.approx(built.idf(t))
+
+
+def test_bm25_of_another_index_size_is_refused_as_corrupt(tmp_path):
+    from core.errors import IndexCorruptError
+
+    LexicalIndex.build(["one passage", "two passages"]).save(tmp_path / "bm25")
+    with pytest.raises(IndexCorruptError, match="does not match the index's 3 passages"):
+        LexicalIndex.load(tmp_path / "bm25", passages=3)
+
+
+def test_index_of_the_previous_format_still_answers_with_bm25_built_on_open(config):
+    import json
+    import shutil
+
+    (config.seeds.dir / "harbour.txt").write_text(ARTICLE, encoding="utf-8")
+    build_index(config, FakeEmbedder())
+    version = current_dir(config.index.dir)
+    shutil.rmtree(version / "bm25")
+    manifest = json.loads((version / "manifest.json").read_text())
+    (version / "manifest.json").write_text(json.dumps({**manifest, "format": 2}))
+    r = Retriever.open(config, FakeEmbedder())
+    try:
+        assert r.search("Walter Grieve", 1)[0].bm25 > 0
+    finally:
+        r.close()
 
 
 # ---------------------------------------------------------------- abstention
