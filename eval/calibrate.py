@@ -28,10 +28,11 @@ from retrieval.abstain import Evidence
 from retrieval.evaluate import CachedEmbedder, contains_answer, read_questions
 from index.lexical import terms
 from retrieval.load import load_index
-from retrieval.retriever import EXTRACT_POOL, SENTENCE_POOL, Retriever
+from retrieval.retriever import EXTRACT_POOL, SENTENCE_POOL, Retriever, SentenceWeights
 
 ROOT = Path(__file__).resolve().parent
 FEATURES = ("cosine", "coverage", "passage", "cue", "length", "antecedent")
+TOLERANCE = 0.005  # S@1 on 705 questions: under four questions
 
 
 def collect(retriever: Retriever, questions):
@@ -130,12 +131,21 @@ def main() -> None:
         results.sort(reverse=True)
         for score, combo in results[:8]:
             print(f"fit S@1 {score:.3f}  check S@1 {s_at_1(check_pos, np.array(combo)):.3f}  weights {combo}")
-        w = np.array(results[0][1])
+        # Differences of a question or two out of 705 are noise: keep the shipped weights
+        # unless a combination beats them by more than TOLERANCE.
+        shipped = np.array([float(getattr(SentenceWeights(), f)) for f in FEATURES])
+        shipped_s1 = s_at_1(fit_pos, shipped)
+        if shipped_s1 >= results[0][0] - TOLERANCE:
+            w = shipped
+            print(f"keeping the shipped weights {shipped.tolist()}: fit S@1 {shipped_s1:.3f}, within {TOLERANCE} of the best")
+        else:
+            w = np.array(results[0][1])
+            print(f"new weights {w.tolist()}: update SentenceWeights in retrieval/retriever.py")
 
         x = np.vstack([evidence_matrix(retrievers["squad"], fit_pos, w), evidence_matrix(retrievers["other"], fit_neg, w)])
         y = np.array([1] * len(fit_pos) + [0] * len(fit_neg))
         coef, bias = fit_logistic(x, y)
-        print("abstention weights", np.round(coef, 3).tolist(), "bias", round(bias, 3))
+        print("abstention weights", np.round(coef, 2).tolist(), "bias", round(bias, 2), "(retrieval/abstain.py WEIGHTS, BIAS)")
         conf = lambda m: 1 / (1 + np.exp(-(m @ coef + bias)))
         fit_p, fit_n = conf(x[y == 1]), conf(x[y == 0])
         chk_p = conf(evidence_matrix(retrievers["xquad"], check_pos, w))

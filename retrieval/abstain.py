@@ -43,8 +43,8 @@ class Evidence:
 
 
 # Fitted by eval/calibrate.py (see the module docstring); order as in Evidence.
-WEIGHTS = (14.67, 8.58, 5.40, 2.13, -2.08)
-BIAS = -12.18
+WEIGHTS = (13.73, 9.25, 5.76, 1.93, -2.16)
+BIAS = -12.06
 
 
 def answer_confidence(evidence: Evidence, weights: tuple[float, ...] = WEIGHTS, bias: float = BIAS) -> float:

@@ -40,9 +40,9 @@ from retrieval.load import LoadedIndex, load_index
 
 MODES = ("hybrid", "bm25", "dense")
 # Passages whose sentences compete to be the answer.
-SENTENCE_POOL = 8
+SENTENCE_POOL = 12
 # Passages that may supply the other cited extracts.
-EXTRACT_POOL = 8
+EXTRACT_POOL = 12
 
 
 @dataclass(frozen=True)
