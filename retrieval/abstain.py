@@ -43,8 +43,8 @@ class Evidence:
 
 
 # Fitted by eval/calibrate.py (see the module docstring); order as in Evidence.
-WEIGHTS = (13.73, 9.25, 5.76, 1.93, -2.16)
-BIAS = -12.06
+WEIGHTS = (14.63, 7.77, 5.79, 2.48, -2.34)
+BIAS = -12.23
 
 
 def answer_confidence(evidence: Evidence, weights: tuple[float, ...] = WEIGHTS, bias: float = BIAS) -> float:

@@ -53,12 +53,28 @@ def test_build_then_load_round_trips_passages_and_vectors(config, fake_embedder)
     assert index.sentence_vectors.shape == (sentences, FakeEmbedder().dimension)
     assert set(index.titles) == set(DOCS) and index.titles["tea.md"] == "Tea"
     assert index.manifest["documents"]["whales.txt"]["sha256"]
-    # Every stored passage is its document's text at its offsets, and its vector is its embedding.
+    # Every stored passage is its document's text at its offsets, and its vector the
+    # normalised mean of its sentences' embeddings; every sentence vector is its embedding.
     for pid, passage in index.store.all_passages():
         document = index.store.document(passage.doc)
         assert document.text[passage.start : passage.end] == passage.text
-        stored = index.faiss_index.reconstruct(pid)
-        assert np.allclose(stored, FakeEmbedder().encode([passage.text])[0], atol=1e-6)
+        members = index.store.sentences_between(passage.doc, passage.start, passage.end)
+        assert members
+        mean = FakeEmbedder().encode([x.text for _, x in members]).mean(axis=0)
+        assert np.allclose(index.faiss_index.reconstruct(pid), mean / np.linalg.norm(mean), atol=1e-6)
+        for sid, sentence in members:
+            assert np.allclose(index.sentence_vectors[sid], FakeEmbedder().encode([sentence.text])[0], atol=1e-6)
+
+
+def test_a_passage_cut_from_an_overlong_sentence_is_embedded_as_it_is(config, fake_embedder):
+    endless = "The convoy passed " + ", ".join(f"village number {n}" for n in range(400)) + " before dawn."
+    (config.seeds.dir / "endless.txt").write_text(endless, encoding="utf-8")
+    build_index(config, fake_embedder)
+    index = load_index(config.index.dir, "fake-embedder")
+    pieces = list(index.store.all_passages())
+    assert len(pieces) > 1  # the sentence is longer than a passage
+    for pid, passage in pieces:
+        assert np.allclose(index.faiss_index.reconstruct(pid), FakeEmbedder().encode([passage.text])[0], atol=1e-6)
 
 
 def test_retriever_search_returns_the_passage_sharing_the_question_words(config, fake_embedder):
