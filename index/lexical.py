@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -46,9 +47,12 @@ STOPWORDS = frozenset(
 STEM_CHARS = 5
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _stem(word: str) -> str:
     # Numbers stay whole: "1901" and "19015" are different answers.
-    return word if len(word) <= STEM_CHARS or any(c.isdigit() for c in word) else word[:STEM_CHARS]
+    return word if len(word) <= STEM_CHARS or _DIGIT.search(word) else word[:STEM_CHARS]
 
 
 def terms(text: str) -> list[str]:

@@ -47,12 +47,23 @@ def near_duplicates(a: frozenset, b: frozenset, threshold: float = DUPLICATE_THR
     return len(a & b) / min(len(a), len(b)) >= threshold
 
 
-def collapse_duplicates(items: Iterable[T], text: Callable[[T], str], threshold: float = DUPLICATE_THRESHOLD) -> list[T]:
-    """Keep the first of every group of near-duplicate items, preserving order."""
+def collapse_duplicates(
+    items: Iterable[T],
+    text: Callable[[T], str],
+    threshold: float = DUPLICATE_THRESHOLD,
+    limit: int | None = None,
+    signature: Callable[[T], frozenset] | None = None,
+) -> list[T]:
+    """Keep the first of every group of near-duplicate items, preserving order.
+
+    Stops once ``limit`` items are kept; ``signature`` may supply cached shingles.
+    """
     kept: list[T] = []
     seen: list[frozenset] = []
     for item in items:
-        sig = shingles(text(item))
+        if limit is not None and len(kept) >= limit:
+            break
+        sig = signature(item) if signature else shingles(text(item))
         if any(near_duplicates(sig, other, threshold) for other in seen):
             continue
         kept.append(item)

@@ -43,6 +43,8 @@ MODES = ("hybrid", "bm25", "dense")
 SENTENCE_POOL = 12
 # Passages that may supply the other cited extracts.
 EXTRACT_POOL = 12
+# Texts whose terms and shingles are memoised per retriever (~20 MB at 500-character texts).
+TEXT_CACHE = 20_000
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,9 @@ class Retriever:
         self._titles = index.titles
         self._doc_cache: dict[str, str] = {}
         self._lock = threading.Lock()
+        # Bounded memo tables (plain dicts: a lost race only computes a value twice).
+        self._term_cache: dict[str, list[str]] = {}
+        self._shingle_cache: dict[str, frozenset] = {}
         self.lexical = index.lexical
 
     @classmethod
@@ -238,7 +243,7 @@ class Retriever:
             Hit(i, p, float(score), float(cos), bm25.get(i, 0.0))
             for (i, score), p, cos in zip(ranked, passages, cosines)
         ]
-        return collapse_duplicates(hits, text=lambda h: h.passage.text)[:k]
+        return collapse_duplicates(hits, text=lambda h: h.passage.text, limit=k, signature=lambda h: self._shingles(h.passage.text))
 
     def score_sentences(self, question: str, q_vector: np.ndarray, q_terms: list[str], hits: list[Hit]) -> list[ScoredSentence]:
         """Every sentence of ``hits``' passages, scored as a candidate answer."""
@@ -259,7 +264,7 @@ class Retriever:
         w = self.weights
         out = []
         for (sid, sentence, rank), cosine in zip(rows, cosines):
-            sentence_terms = terms(sentence.text)
+            sentence_terms = self._terms(sentence.text)
             coverage = self.lexical.coverage(q_terms, sentence_terms)
             passage = hits[rank].score / top
             cue = 1.0 if wanted and has_answer_type(sentence.text, wanted, q_words) else 0.0
@@ -268,7 +273,7 @@ class Retriever:
             if w.antecedent and refers_back(sentence.text):
                 previous = self._previous_sentence(sentence)
                 if previous is not None:
-                    antecedent = self.lexical.coverage(q_terms, terms(previous.text) + sentence_terms) - coverage
+                    antecedent = self.lexical.coverage(q_terms, self._terms(previous.text) + sentence_terms) - coverage
             score = (
                 w.cosine * float(cosine)
                 + w.coverage * coverage
@@ -279,6 +284,23 @@ class Retriever:
             )
             out.append(ScoredSentence(sid, sentence, rank, float(cosine), coverage, passage, cue, length, antecedent, score))
         return out
+
+    def _terms(self, text: str) -> list[str]:
+        """``terms(text)``, memoised: the same passages and sentences come up question after question."""
+        cached = self._term_cache.get(text)
+        if cached is None:
+            if len(self._term_cache) >= TEXT_CACHE:
+                self._term_cache.clear()
+            cached = self._term_cache[text] = terms(text)
+        return cached
+
+    def _shingles(self, text: str) -> frozenset:
+        cached = self._shingle_cache.get(text)
+        if cached is None:
+            if len(self._shingle_cache) >= TEXT_CACHE:
+                self._shingle_cache.clear()
+            cached = self._shingle_cache[text] = shingles(text)
+        return cached
 
     def _previous_sentence(self, sentence: Sentence) -> Sentence | None:
         """The sentence before ``sentence`` in its paragraph, if any."""
@@ -293,7 +315,7 @@ class Retriever:
             sentence_cosine=best.cosine,
             passage_cosine=max(h.cosine for h in top),
             sentence_coverage=best.coverage,
-            passage_coverage=max(self.lexical.coverage(q_terms, terms(h.passage.text)) for h in top),
+            passage_coverage=max(self.lexical.coverage(q_terms, self._terms(h.passage.text)) for h in top),
             known_share=self.lexical.known_share(q_terms),
         )
 

@@ -92,6 +92,11 @@ def test_collapse_duplicates_keeps_the_first_copy_in_order():
     assert collapse_duplicates(texts, text=lambda t: t) == texts[:2]
 
 
+def test_collapse_duplicates_with_a_limit_keeps_that_many_distinct_items():
+    texts = ["alpha beta gamma delta", "alpha beta gamma delta!", "zeta eta theta iota", "mu nu xi omicron"]
+    assert collapse_duplicates(texts, text=lambda t: t, limit=2) == [texts[0], texts[2]]
+
+
 def test_syndicated_copy_never_fills_two_citation_slots(retriever):
     answer = retriever.answer("When was the hall restored after the storm damaged its roof?", top_k=3)
     assert answer.answered and "2004" in answer.answer
