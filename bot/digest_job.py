@@ -27,7 +27,6 @@ from bot.digest import DigestItem, latest_slot, pending_documents, render_digest
 from bot.digest_store import DigestStore
 from core.config import DigestConfig
 from core.errors import DocQAError
-from retrieval.summary import key_sentences
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +135,8 @@ class DigestPoster:
         for item in items:
             key = (item.doc, item.sha256)
             if key not in self._summaries:
-                record = retriever.index.store.document(item.doc)
-                sentences = key_sentences(record.text, retriever.embedder, self.config.sentences) if record else []
-                self._summaries[key] = tuple(sentences)
+                summary = retriever.summary(item.doc, self.config.sentences)
+                self._summaries[key] = tuple(summary[1]) if summary else ()
             out.append(DigestItem(item.doc, item.title, item.sha256, item.status, self._summaries[key]))
         return out
 

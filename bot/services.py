@@ -26,7 +26,7 @@ from core.embedder import Embedder
 from core.errors import IndexNotFoundError
 from index.build import BuildReport, Progress, build_index
 from retrieval.retriever import Answer, Extract, Retriever
-from retrieval.summary import KeySentence, key_sentences
+from retrieval.summary import KeySentence
 
 # Extracts fetched per question: the first page is shown, the rest wait for "More extracts".
 PAGES = 3
@@ -145,10 +145,7 @@ class Services:
     def document_summary(self, doc: str, sentences: int) -> tuple[str, list[KeySentence]] | None:
         """(title, key sentences) of an indexed document, for deep links from digests."""
         with self.slot.use() as retriever:
-            record = retriever.index.store.document(doc)
-            if record is None:
-                return None
-            return record.title, key_sentences(record.text, retriever.embedder, sentences)
+            return retriever.summary(doc, sentences)
 
     def document_count(self) -> int | None:
         retriever = self.slot.current

@@ -37,6 +37,7 @@ from retrieval.abstain import Evidence, answer_confidence
 from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
 from index.lexical import terms
 from retrieval.load import LoadedIndex, load_index
+from retrieval.summary import KeySentence, key_sentences
 
 MODES = ("hybrid", "bm25", "dense")
 # Passages whose sentences compete to be the answer.
@@ -205,6 +206,15 @@ class Retriever:
         answered = confidence >= self.settings.min_confidence and evidence.passage_cosine >= self.settings.min_score
         sentence = self._sentence_extract(best)
         return Answer(question, answered, sentence if answered else None, extracts, confidence, sentence)
+
+    def summary(self, doc: str, n: int = 3) -> tuple[str, list[KeySentence]] | None:
+        """(title, the ``n`` key sentences) of ``doc``, from the stored sentence vectors; None if not indexed."""
+        if doc not in self._titles:
+            return None
+        rows = self.index.store.doc_sentences(doc)
+        sentences = [KeySentence(s.paragraph, s.start, s.end, s.text) for _, s in rows]
+        vectors = self.index.sentence_vectors[[sid for sid, _ in rows]] if rows else np.zeros((0, 1))
+        return self._titles[doc], key_sentences(sentences, vectors, n)
 
     def paragraph(self, doc: str, number: int) -> Extract | None:
         """The whole paragraph ``number`` of ``doc``, for "show full paragraph"."""

@@ -7,12 +7,9 @@ with its paragraph number, and the chosen ones are returned in reading order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
-
-from core.embedder import Embedder
-from core.text import split_sentences
-from index.chunk import split_paragraphs
 
 # Fragments and walls of text make poor key sentences.
 MIN_CHARS = 40
@@ -27,25 +24,22 @@ class KeySentence:
     text: str
 
 
-def key_sentences(text: str, embedder: Embedder, n: int = 3) -> list[KeySentence]:
-    """The ``n`` sentences of ``text`` closest to its mean embedding, in reading order.
+def key_sentences(sentences: Sequence[KeySentence], vectors: np.ndarray, n: int = 3) -> list[KeySentence]:
+    """The ``n`` sentences closest to the document's mean embedding, in reading order.
 
     Args:
-        text: the whole document.
-        embedder: model used to embed the sentences.
+        sentences: every sentence of one document, in reading order.
+        vectors: their embeddings (row i for sentence i), as stored by the index build,
+            so a summary costs no model call.
         n: how many sentences to return (fewer if the document is shorter).
     """
-    _, paragraphs = split_paragraphs(text)
-    sentences = [
-        KeySentence(p.number, a, b, text[a:b]) for p in paragraphs for a, b in split_sentences(text, p.start, p.end)
-    ]
-    pool = [s for s in sentences if MIN_CHARS <= len(s.text) <= MAX_CHARS] or sentences
+    pool = [i for i, s in enumerate(sentences) if MIN_CHARS <= len(s.text) <= MAX_CHARS] or list(range(len(sentences)))
     if len(pool) <= n:
-        return pool
-    vectors = embedder.encode([s.text for s in pool])
-    centroid = vectors.mean(axis=0)
+        return [sentences[i] for i in pool]
+    chosen_vectors = np.asarray(vectors)[pool]
+    centroid = chosen_vectors.mean(axis=0)
     centroid /= np.linalg.norm(centroid) or 1.0
-    scores = vectors @ centroid
+    scores = chosen_vectors @ centroid
     # Ties go to the earlier sentence: a lede usually says what the document is about.
     chosen = sorted(np.argsort(-scores, kind="stable")[:n])
-    return [pool[i] for i in chosen]
+    return [sentences[pool[i]] for i in chosen]

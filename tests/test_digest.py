@@ -3,6 +3,8 @@
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 
+import numpy as np
+
 from bot.digest import (
     DigestItem,
     document_payload,
@@ -96,13 +98,34 @@ def test_document_intro_invites_questions():
     assert "Title & more" in text and "First <one>." in text and "Ask me" in text
 
 
-def test_key_sentences_are_verbatim_and_in_reading_order():
+def test_key_sentences_are_the_ones_nearest_the_centroid_in_reading_order():
+    sentences = [KeySentence(1, i * 100, i * 100 + 60, f"Sentence number {i} is long enough to be a key sentence.") for i in range(5)]
+    vectors = np.array([[1, 0], [0, 1], [0.9, 0.1], [1, 0.05], [0, 1]], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    # The centroid leans to the first axis: sentences 0, 2 and 3 are nearest; shown in reading order.
+    assert [s.start for s in key_sentences(sentences, vectors, 3)] == [0, 200, 300]
+
+
+def test_document_summary_uses_stored_vectors_verbatim_without_a_model_call(config):
+    from index.build import build_index
+    from retrieval.retriever import Retriever
+
     text = SEED_ARTICLE.read_text(encoding="utf-8")
-    chosen = key_sentences(text, FakeEmbedder(), 3)
-    assert len(chosen) == 3
+    (config.seeds.dir / "article.txt").write_text(text, encoding="utf-8")
+    build_index(config, FakeEmbedder())
+    embedder = FakeEmbedder()
+    retriever = Retriever.open(config, embedder)
+    calls = []
+    embedder.encode = lambda *a, **k: calls.append(a)  # any model call would be recorded
+    try:
+        title, chosen = retriever.summary("article.txt", 3)
+    finally:
+        retriever.close()
+    assert not calls and title and len(chosen) == 3
     assert [s.start for s in chosen] == sorted(s.start for s in chosen)
     for s in chosen:
         assert text[s.start : s.end] == s.text
+    assert retriever.summary("missing.txt", 3) is None
 
 
 def test_store_remembers_carried_versions_and_slots_across_reopen(tmp_path):
