@@ -297,20 +297,10 @@ class Retriever:
 
     def _terms(self, text: str) -> list[str]:
         """``terms(text)``, memoised: the same passages and sentences come up question after question."""
-        cached = self._term_cache.get(text)
-        if cached is None:
-            if len(self._term_cache) >= TEXT_CACHE:
-                self._term_cache.clear()
-            cached = self._term_cache[text] = terms(text)
-        return cached
+        return _memoised(self._term_cache, text, terms)
 
     def _shingles(self, text: str) -> frozenset:
-        cached = self._shingle_cache.get(text)
-        if cached is None:
-            if len(self._shingle_cache) >= TEXT_CACHE:
-                self._shingle_cache.clear()
-            cached = self._shingle_cache[text] = shingles(text)
-        return cached
+        return _memoised(self._shingle_cache, text, shingles)
 
     def _previous_sentence(self, sentence: Sentence) -> Sentence | None:
         """The sentence before ``sentence`` in its paragraph, if any."""
@@ -399,6 +389,16 @@ class Retriever:
 
     def close(self) -> None:
         self.index.close()
+
+
+def _memoised(table: dict, text: str, compute):
+    """``compute(text)`` from ``table``, which is emptied when it reaches ``TEXT_CACHE`` entries."""
+    value = table.get(text)
+    if value is None:
+        if len(table) >= TEXT_CACHE:
+            table.clear()
+        value = table[text] = compute(text)
+    return value
 
 
 # ---------------------------------------------------------------- answer types
