@@ -26,7 +26,7 @@ from core.embedder import load_embedder
 from index.build import build_index
 from retrieval.abstain import Evidence
 from retrieval.evaluate import CachedEmbedder, contains_answer, read_questions
-from index.lexical import terms
+from index.lexical import question_terms
 from retrieval.load import load_index
 from retrieval.retriever import EXTRACT_POOL, SENTENCE_POOL, Retriever, SentenceWeights
 
@@ -41,7 +41,7 @@ def collect(retriever: Retriever, questions):
     for q in questions:
         text = " ".join(q.question.split())
         vector = retriever.embedder.encode([text])[0]
-        q_terms = terms(text)
+        q_terms = question_terms(text)
         hits = retriever._rank(vector, q_terms, max(retriever.settings.candidates, EXTRACT_POOL))
         if not hits:
             rows.append(None)

@@ -35,7 +35,7 @@ from core.text import words
 from index.chunk import Passage, Sentence, split_paragraphs
 from retrieval.abstain import Evidence, answer_confidence
 from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
-from index.lexical import terms
+from index.lexical import question_terms, terms
 from retrieval.load import LoadedIndex, load_index
 from retrieval.summary import KeySentence, key_sentences
 
@@ -174,7 +174,7 @@ class Retriever:
         """The ``k`` best passages for ``question`` (fused BM25 and cosine ranks in hybrid mode), best first."""
         question = " ".join(question.split())
         vector = self.embedder.encode([question])[0]
-        return self._rank(vector, terms(question), k)
+        return self._rank(vector, question_terms(question), k)
 
     def answer(self, question: str, top_k: int | None = None) -> Answer:
         """Answer ``question`` with a verbatim sentence and up to ``top_k`` cited extracts.
@@ -192,7 +192,7 @@ class Retriever:
         if not words(question):
             return Answer(question, answered=False)
         q_vector = self.embedder.encode([question])[0]
-        q_terms = terms(question)
+        q_terms = question_terms(question)
         hits = self._rank(q_vector, q_terms, max(self.settings.candidates, top_k, EXTRACT_POOL))
         if not hits:
             return Answer(question, answered=False)

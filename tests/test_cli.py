@@ -63,6 +63,25 @@ def test_ask_json_reads_questions_from_stdin_one_object_per_line(built):
     assert first["confidence"] > second["confidence"]  # one scale for answered and declined
 
 
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("When did the dialogue take place?", "last week"),
+        ("How many police were trained?", "more than 300 police"),
+        ("What did Pakistan urge the Taliban to do?", "take action against the TTP"),
+        ("Who co-chaired the dialogue?", "Elizabeth Richard"),
+    ],
+)
+def test_seed_article_answers_questions_phrased_as_readers_ask_them(built, question, expected):
+    root, _ = built
+    result = run("retrieval", "ask", "--config", str(root / "config.toml"), "--json", question)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["answered"] is True, answer
+    assert expected in answer["answer"]
+    assert answer["answer"] in SEED_ARTICLE.read_text(encoding="utf-8")
+
+
 def test_ask_text_mode_prints_answer_and_numbered_citations(built):
     root, _ = built
     result = run("retrieval", "ask", "--config", str(root / "config.toml"), "Who co-chaired the Pakistan-US Counterterrorism Dialogue?")

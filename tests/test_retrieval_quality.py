@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from index.build import build_index
-from index.lexical import LexicalIndex, terms
+from index.lexical import LexicalIndex, question_terms, terms
 from index.store import current_dir
 from retrieval.abstain import Evidence, answer_confidence
 from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
@@ -160,6 +160,20 @@ def test_coverage_weighs_rare_question_words_above_common_ones():
     assert lexical.coverage(q, terms("a lighthouse")) > lexical.coverage(q, terms("a harbour"))
     assert lexical.coverage(q, terms("harbour lighthouse")) == pytest.approx(1.0)
     assert lexical.known_share(terms("volcano lighthouse")) < 1.0
+
+
+def test_event_phrasing_is_not_counted_as_what_a_question_asks_about():
+    # "take place" and "happen" are how a question asks, not what about; a document says "held".
+    assert question_terms("When did the festival take place?") == terms("When did the festival?")
+    assert question_terms("What happened at the harbour in 1852?") == terms("What at the harbour in 1852?")
+    assert question_terms("Where does the auction occur?") == terms("Where does the auction?")
+    assert question_terms("Who designed the stone piers?") == terms("Who designed the stone piers?")
+    assert terms("The market took place in the hall.") != terms("The market in the hall.")  # documents keep them
+
+
+def test_a_question_asking_when_something_took_place_is_answered(retriever):
+    answer = retriever.answer("When did the restoration of the hall take place?")
+    assert answer.answered and "2004" in answer.answer
 
 
 def test_bm25_saved_at_build_time_scores_exactly_like_one_built_from_the_texts(tmp_path):
