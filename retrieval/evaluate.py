@@ -139,7 +139,11 @@ def precision_at_k(answer: Answer, answers: Sequence[str], k: int, preview: int 
 
 
 def read_questions(path: Path) -> list[Question]:
-    """Questions from a JSON-lines file of ``{"id", "question", "answers": [...]}``."""
+    """Questions from a JSON-lines file of ``{"id", "question", "answers": [...]}``.
+
+    Answers are strings (or whole numbers), or SQuAD-style objects with a ``"text"`` (anything else is
+    refused: compared as text it would silently never match).
+    """
     out = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -150,12 +154,24 @@ def read_questions(path: Path) -> list[Question]:
             continue
         try:
             row = json.loads(line)
-            out.append(Question(str(row.get("id", number)), str(row["question"]), tuple(map(str, row.get("answers", [])))))
+            answers = tuple(_answer_text(a) for a in row.get("answers", []))
+            out.append(Question(str(row.get("id", number)), str(row["question"]), answers))
         except (ValueError, KeyError, TypeError) as exc:
             raise EvalError(f"{path}:{number}: not a question object ({exc.__class__.__name__}: {exc})") from None
     if not out:
         raise EvalError(f"{path} holds no questions")
     return out
+
+
+def _answer_text(answer) -> str:
+    """A gold answer given as a string, a whole number or, as in SQuAD's own files, as ``{"text": ..., "answer_start": ...}``."""
+    if isinstance(answer, str):
+        return answer
+    if isinstance(answer, int) and not isinstance(answer, bool):
+        return str(answer)  # a year or a count written as a JSON number
+    if isinstance(answer, dict) and isinstance(answer.get("text"), str):
+        return answer["text"]
+    raise ValueError(f"an answer must be a string, a whole number or an object with a \"text\" string, not {json.dumps(answer)[:80]}")
 
 
 def score_mode(

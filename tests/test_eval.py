@@ -70,6 +70,15 @@ def test_read_questions_reports_the_bad_line(tmp_path):
     assert read_questions(path) == [Question("1", "Why?", ())]
 
 
+def test_read_questions_takes_squad_style_answer_objects_and_refuses_other_shapes(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "a", "question": "When?", "answers": [{"text": "1852", "answer_start": 40}, "in 1852", 1852]}\n')
+    assert read_questions(path) == [Question("a", "When?", ("1852", "in 1852", "1852"))]
+    path.write_text('{"id": "a", "question": "When?", "answers": [["1852"]]}\n')
+    with pytest.raises(EvalError, match=r"q\.jsonl:1: .*answer must be a string"):
+        read_questions(path)
+
+
 def test_format_table_has_one_row_per_mode():
     from retrieval.evaluate import ModeReport
 
