@@ -409,8 +409,12 @@ _NUMBER_WORDS = (
 ).split()
 _MONTHS = "january february march april may june july august september october november december".split()
 _NUMBER = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+# News dates its events by weekday and relative to the day of writing as often as by the calendar.
+_RELATIVE = r"yesterday|today|tonight|(?:last|next|this) (?:week|month|year|weekend)|\w+ (?:days|weeks|months|years) ago"
 _DATE = re.compile(
-    r"\b(?:1\d{3}|20\d{2}|\d{1,2}(?:st|nd|rd|th) century|" + "|".join(_MONTHS) + r")\b|\b\d{2,4}s\b", re.IGNORECASE
+    r"\b(?:1\d{3}|20\d{2}|\d{1,2}(?:st|nd|rd|th) century|" + "|".join(_MONTHS + _WEEKDAYS) + "|" + _RELATIVE + r")\b|\b\d{2,4}s\b",
+    re.IGNORECASE,
 )
 _NAME = re.compile(r"(?<=\S )[A-Z][\w'’-]+")
 

@@ -150,6 +150,9 @@ def test_answer_types_follow_the_question_word():
     assert answer_type("Why do tourists come?") is None
     assert has_answer_type("It was automated in 1987.", "date", set())
     assert not has_answer_type("It was automated long ago.", "date", set())
+    assert has_answer_type("A joint statement was issued on Monday.", "date", set())  # news dates by weekday
+    assert has_answer_type("The talks were held in Washington last week.", "date", set())
+    assert has_answer_type("The market reopened three days ago.", "date", set())
     assert has_answer_type("The piers were designed by Walter Grieve.", "name", {"who", "designed", "piers"})
     assert not has_answer_type("The piers were designed by him.", "name", set())
 
