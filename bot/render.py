@@ -288,7 +288,9 @@ def reindex_done(report: "BuildReport") -> str:
             shown = ", ".join(esc(n) for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
             lines.append(f"{label}: {shown}")
     if report.skipped:
-        lines.append(f"Skipped {len(report.skipped)} unreadable file(s); see the log.")
+        names = [s.path for s in report.skipped]
+        shown = ", ".join(esc(n) for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        lines.append(f"Skipped (unreadable or not a document; the log says why): {shown}")
     text = "\n".join(lines)
     return text if tg_length(text) <= MAX_LENGTH else "\n".join(lines[:3])
 

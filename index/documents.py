@@ -1,8 +1,11 @@
-"""Read the seed documents: ``.txt`` and ``.md`` files as UTF-8, skipping bad ones loudly.
+"""Read the seed documents: ``.txt`` and ``.md`` files as UTF-8, and saved web pages, skipping bad ones loudly.
 
 A file that is binary, empty, too large, not valid UTF-8 or unreadable is skipped
-with a warning that names it; the rest are returned, sorted by path, so builds
-are deterministic.
+with a warning that names it, and so is a file of a type the index cannot read (a
+PDF, say), rather than left out silently.  The rest are returned, sorted by path, so
+builds are deterministic.  A web page (``.html``, ``.htm``) becomes its title and
+visible paragraphs (``index.markup``); it may also be in the character set its
+``<meta charset>`` declares.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.markup import declared_charset, html_to_text
+
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".txt", ".md")
+TEXT_SUFFIXES = (".txt", ".md")
+HTML_SUFFIXES = (".html", ".htm")
+SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Skipped:
 
 
 def read_documents(seeds_dir: Path, *, max_bytes: int = 20 * 1024 * 1024) -> tuple[list[Document], list[Skipped]]:
-    """Read every ``.txt``/``.md`` file under ``seeds_dir`` (recursively, symlinks not followed into loops).
+    """Read every ``.txt``/``.md``/``.html`` file under ``seeds_dir`` (recursively, symlinks not followed into loops).
 
     Returns:
         The readable documents, and the files skipped with their reasons (each also logged as a warning).
@@ -77,7 +84,13 @@ def _candidate_files(seeds_dir: Path, skipped: list[Skipped]) -> list[Path]:
         seen_dirs.add(key)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
-            if name.startswith(".") or not name.lower().endswith(SUFFIXES):
+            if name.startswith("."):
+                continue
+            if not name.lower().endswith(SUFFIXES):
+                path = Path(root) / name
+                reason = f"not a document type the index reads ({', '.join(SUFFIXES)})"
+                log.warning("skipping %s: %s", path, reason)
+                skipped.append(Skipped(path.relative_to(seeds_dir).as_posix(), reason))
                 continue
             files.append(Path(root) / name)
     return sorted(files, key=lambda p: p.relative_to(seeds_dir).as_posix())
@@ -96,10 +109,21 @@ def _read(path: Path, max_bytes: int) -> tuple[str | None, str, bytes]:
         return f"cannot read ({exc.strerror or exc})", "", b""
     if b"\x00" in raw:
         return "binary file (contains NUL bytes)", "", raw
+    page = path.name.lower().endswith(HTML_SUFFIXES)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return f"not valid UTF-8 (byte {exc.start})", "", raw
+        charset = declared_charset(raw) if page else None
+        if not charset:
+            return f"not valid UTF-8 (byte {exc.start})", "", raw
+        try:
+            text = raw.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            return f"not valid UTF-8 (byte {exc.start}) nor its declared charset {charset!r}", "", raw
+    if page:
+        text = html_to_text(text)
+        if not text.strip():
+            return "no visible text in the page", "", raw
     if not text.strip():
         return "empty", "", raw
     return None, text, raw

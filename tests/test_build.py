@@ -193,3 +193,21 @@ def test_seed_article_builds_with_bad_files_beside_it(config, fake_embedder):
     (config.seeds.dir / "broken.txt").write_bytes(b"\xff\xfe\x00binary")
     report = build_index(config, fake_embedder)
     assert report.documents == 1 and [s.path for s in report.skipped] == ["broken.txt"]
+
+
+def test_saved_web_page_is_indexed_and_answers_quote_its_visible_text(config):
+    from tests.test_documents import NEWS_PAGE
+
+    (config.seeds.dir / "harbour.html").write_text(NEWS_PAGE, encoding="utf-8")
+    report = build_index(config, FakeEmbedder())
+    assert report.documents == 1 and report.skipped == []
+    retriever = Retriever.open(config, FakeEmbedder())
+    try:
+        assert retriever.documents == [("harbour.html", "Harbour reopens after storm")]
+        answer = retriever.answer("Who repaired the stone piers?")
+        assert answer.answered and answer.answer == "Its stone piers were repaired by the engineer Walter Grieve & his crew."
+        assert answer.sentence.title == "Harbour reopens after storm" and answer.sentence.paragraph == 2
+        for extract in answer.extracts:
+            assert "<" not in extract.text and "tracking" not in extract.text
+    finally:
+        retriever.close()

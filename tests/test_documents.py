@@ -20,10 +20,68 @@ def test_bad_seed_files_are_skipped_with_a_warning_naming_each(tmp_path, caplog)
     with caplog.at_level(logging.WARNING):
         documents, skipped = read_documents(seeds)
     assert [d.doc for d in documents] == ["good.txt", "notes.md"]
-    assert {s.path for s in skipped} == {"binary.txt", "empty.txt", "latin1.txt"}
-    for name in ("binary.txt", "empty.txt", "latin1.txt"):
+    assert {s.path for s in skipped} == {"binary.txt", "empty.txt", "latin1.txt", "ignored.pdf"}
+    for name in ("binary.txt", "empty.txt", "latin1.txt", "ignored.pdf"):
         assert any(name in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
-    assert "not valid UTF-8" in {s.path: s.reason for s in skipped}["latin1.txt"]
+    reasons = {s.path: s.reason for s in skipped}
+    assert "not valid UTF-8" in reasons["latin1.txt"]
+    assert "not a document type" in reasons["ignored.pdf"] and ".html" in reasons["ignored.pdf"]
+
+
+NEWS_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Harbour reopens after storm</title>
+<style>p { color: red }</style><script>var tracking = "Do not index me";</script></head>
+<body>
+<nav><a href="/">Home</a> <a href="/world">World news menu</a></nav>
+<article>
+  <header><h1>Harbour reopens after storm</h1></header>
+  <p>The old harbour of Port Elmer reopened on Monday, three weeks after the storm.</p>
+  <p>Its stone piers were repaired by the engineer Walter Grieve &amp; his crew.<br>
+     The fish market opens at five o&#8217;clock.
+  <h2>What comes next</h2>
+  <ul><li>A festival in June.</li><li>A new lighthouse keeper.</ul>
+</article>
+<aside>Related: Volcano closes airports</aside>
+<footer>Copyright The Port Elmer Gazette</footer>
+</body></html>
+"""
+
+
+def test_saved_web_page_is_read_as_its_title_and_article_paragraphs(tmp_path):
+    (tmp_path / "harbour.html").write_text(NEWS_PAGE, encoding="utf-8")
+    documents, skipped = read_documents(tmp_path)
+    assert skipped == [] and [d.doc for d in documents] == ["harbour.html"]
+    text = documents[0].text
+    assert text.startswith("# Harbour reopens after storm\n\nThe old harbour")  # the headline is not repeated
+    blocks = text.strip().split("\n\n")
+    assert "The old harbour of Port Elmer reopened on Monday, three weeks after the storm." in blocks
+    assert "Its stone piers were repaired by the engineer Walter Grieve & his crew." in blocks  # <br> ends a line
+    assert "The fish market opens at five o\u2019clock." in blocks
+    assert "## What comes next" in blocks and "A festival in June." in blocks and "A new lighthouse keeper." in blocks
+    for furniture in ("tracking", "color", "World news menu", "Volcano", "Copyright"):
+        assert furniture not in text
+
+
+def test_web_page_without_an_article_element_keeps_its_body_text(tmp_path):
+    page = "<html><body><nav>Menu</nav><h1>Notice</h1><div>The ferry runs twice a day.</div><p>Tickets cost 4 euros.</p></body></html>"
+    (tmp_path / "notice.htm").write_text(page, encoding="utf-8")
+    documents, _ = read_documents(tmp_path)
+    assert documents[0].text == "# Notice\n\nThe ferry runs twice a day.\n\nTickets cost 4 euros.\n"
+
+
+def test_web_page_in_its_declared_charset_is_decoded(tmp_path):
+    page = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1252"></head><body><p>Caf\xe9 \x93Harbour\x94 opens.</p></body></html>'
+    (tmp_path / "cafe.html").write_bytes(page.encode("latin-1"))
+    documents, skipped = read_documents(tmp_path)
+    assert skipped == [] and "Caf\u00e9 \u201cHarbour\u201d opens." in documents[0].text
+
+
+def test_web_page_with_no_visible_text_is_skipped(tmp_path, caplog):
+    (tmp_path / "blank.html").write_text("<html><head><script>x = 1</script></head><body><nav>Menu</nav></body></html>", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        documents, skipped = read_documents(tmp_path)
+    assert documents == [] and skipped[0].path == "blank.html" and "no visible text" in skipped[0].reason
+    assert any("blank.html" in r.getMessage() for r in caplog.records)
 
 
 def test_oversized_file_is_skipped(tmp_path):
