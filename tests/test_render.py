@@ -142,6 +142,15 @@ def test_reindex_report_counts_documents_passages_and_seconds():
     parse_telegram_html(text)
 
 
+def test_reindex_report_names_the_skipped_files_escaped():
+    from index.documents import Skipped
+
+    skipped = [Skipped("scan<1>.pdf", "not a document type"), Skipped("empty.txt", "empty")]
+    text = render.reindex_done(BuildReport(documents=1, passages=2, embedded=0, skipped=skipped, seconds=0.1))
+    assert "scan&lt;1&gt;.pdf, empty.txt" in text and "the log says why" in text
+    parse_telegram_html(text)
+
+
 def test_domain_errors_become_short_friendly_replies():
     from core.errors import IndexMismatchError, IndexNotFoundError
 
