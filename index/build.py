@@ -123,10 +123,14 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         min_paragraph_chars=config.index.min_paragraph_chars,
         overlap_sentences=config.index.overlap_sentences,
     )
-    documents, skipped = read_documents(seeds_dir, max_bytes=int(config.seeds.max_file_mb * 1024 * 1024))
     previous = _load_previous(index_dir, embedder, settings)
-    report = BuildReport(skipped=skipped)
     old_docs = previous.documents if previous else {}
+    documents, skipped = read_documents(
+        seeds_dir,
+        max_bytes=int(config.seeds.max_file_mb * 1024 * 1024),
+        known_text=lambda doc, sha256: _previous_text(previous, doc, sha256),
+    )
+    report = BuildReport(skipped=skipped)
 
     records: list[DocumentRecord] = []
     passages: list[Passage] = []
@@ -258,6 +262,17 @@ def _reusable_rows(previous: _Previous, doc: str, expected: int | None) -> list[
         log.warning("the previous index lost passages of %s: embedding it again", doc)
         return None
     return rows
+
+
+def _previous_text(previous: _Previous | None, doc: str, sha256: str) -> str | None:
+    """The text the previous build read from ``doc`` if the file is unchanged (else None: read it again)."""
+    if previous is None or previous.documents.get(doc, {}).get("sha256") != sha256:
+        return None
+    try:
+        record = previous.store.document(doc)
+    except DocQAError:
+        return None
+    return record.text if record is not None else None
 
 
 def _reusable_sentences(previous: _Previous, doc: str) -> list[tuple[int, Sentence]] | None:

@@ -1,11 +1,12 @@
-"""Read the seed documents: ``.txt`` and ``.md`` files as UTF-8, and saved web pages, skipping bad ones loudly.
+"""Read the seed documents: text, Markdown, saved web pages and PDFs, skipping bad ones loudly.
 
 A file that is binary, empty, too large, not valid UTF-8 or unreadable is skipped
 with a warning that names it, and so is a file of a type the index cannot read (a
-PDF, say), rather than left out silently.  The rest are returned, sorted by path, so
-builds are deterministic.  A web page (``.html``, ``.htm``) becomes its title and
-visible paragraphs (``index.markup``); it may also be in the character set its
-``<meta charset>`` declares.
+Word file, say), rather than left out silently.  The rest are returned, sorted by
+path, so builds are deterministic.  A web page (``.html``, ``.htm``) becomes its title
+and visible paragraphs (``index.markup``; it may also be in the character set its
+``<meta charset>`` declares); a PDF, the paragraphs of its text layer
+(``index.pdf_text``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,19 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from index.markup import declared_charset, html_to_text
+from index.pdf_text import PdfUnreadable, pdf_to_text
 
 log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".txt", ".md")
 HTML_SUFFIXES = (".html", ".htm")
-SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES
+PDF_SUFFIXES = (".pdf",)
+SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES
+# Bump when a converter's output changes: files it converted are then read and embedded again.
+READER_VERSIONS = {"html": 1, "pdf": 1}
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,18 @@ class Skipped:
     reason: str
 
 
-def read_documents(seeds_dir: Path, *, max_bytes: int = 20 * 1024 * 1024) -> tuple[list[Document], list[Skipped]]:
-    """Read every ``.txt``/``.md``/``.html`` file under ``seeds_dir`` (recursively, symlinks not followed into loops).
+def read_documents(
+    seeds_dir: Path,
+    *,
+    max_bytes: int = 20 * 1024 * 1024,
+    known_text: Callable[[str, str], str | None] | None = None,
+) -> tuple[list[Document], list[Skipped]]:
+    """Read every ``.txt``/``.md``/``.html``/``.pdf`` file under ``seeds_dir`` (recursively, symlinks not followed into loops).
+
+    Args:
+        known_text: ``known_text(doc, sha256)`` returns the text an earlier build read
+            from that very file, or None; web pages and PDFs found there are not
+            converted again (a PDF takes about a second per hundred pages).
 
     Returns:
         The readable documents, and the files skipped with their reasons (each also logged as a warning).
@@ -52,12 +68,12 @@ def read_documents(seeds_dir: Path, *, max_bytes: int = 20 * 1024 * 1024) -> tup
     skipped: list[Skipped] = []
     for path in _candidate_files(seeds_dir, skipped):
         rel = path.relative_to(seeds_dir).as_posix()
-        reason, text, raw = _read(path, max_bytes)
+        reason, text, sha256 = _read(path, max_bytes, lambda sha: known_text(rel, sha) if known_text else None)
         if reason:
             log.warning("skipping %s: %s", path, reason)
             skipped.append(Skipped(rel, reason))
             continue
-        documents.append(Document(doc=rel, text=text, sha256=hashlib.sha256(raw).hexdigest()))
+        documents.append(Document(doc=rel, text=text, sha256=sha256))
     return documents, skipped
 
 
@@ -96,34 +112,49 @@ def _candidate_files(seeds_dir: Path, skipped: list[Skipped]) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(seeds_dir).as_posix())
 
 
-def _read(path: Path, max_bytes: int) -> tuple[str | None, str, bytes]:
-    """Return (reason to skip or None, decoded text, raw bytes)."""
+def _read(path: Path, max_bytes: int, known_text: Callable[[str], str | None]) -> tuple[str | None, str, str]:
+    """Return (reason to skip or None, the document's text, its sha256)."""
     try:
         if not path.is_file():
-            return "not a regular file (broken symlink?)", "", b""
+            return "not a regular file (broken symlink?)", "", ""
         size = path.stat().st_size
         if size > max_bytes:
-            return f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB, see seeds.max_file_mb)", "", b""
+            return f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB, see seeds.max_file_mb)", "", ""
         raw = path.read_bytes()
     except OSError as exc:
-        return f"cannot read ({exc.strerror or exc})", "", b""
+        return f"cannot read ({exc.strerror or exc})", "", ""
+    name = path.name.lower()
+    converter = "pdf" if name.endswith(PDF_SUFFIXES) else "html" if name.endswith(HTML_SUFFIXES) else None
+    if converter is None:
+        sha256 = hashlib.sha256(raw).hexdigest()
+    else:
+        # The converter's version is part of a converted file's identity, so a better
+        # converter re-reads (and re-embeds) files whose bytes did not change.
+        sha256 = hashlib.sha256(f"{converter}-reader-{READER_VERSIONS[converter]}\0".encode() + raw).hexdigest()
+        known = known_text(sha256)
+        if known is not None:
+            return None, known, sha256
+    if converter == "pdf":
+        try:
+            return None, pdf_to_text(raw), sha256
+        except PdfUnreadable as exc:
+            return str(exc), "", sha256
     if b"\x00" in raw:
-        return "binary file (contains NUL bytes)", "", raw
-    page = path.name.lower().endswith(HTML_SUFFIXES)
+        return "binary file (contains NUL bytes)", "", sha256
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        charset = declared_charset(raw) if page else None
+        charset = declared_charset(raw) if converter == "html" else None
         if not charset:
-            return f"not valid UTF-8 (byte {exc.start})", "", raw
+            return f"not valid UTF-8 (byte {exc.start})", "", sha256
         try:
             text = raw.decode(charset)
         except (LookupError, UnicodeDecodeError):
-            return f"not valid UTF-8 (byte {exc.start}) nor its declared charset {charset!r}", "", raw
-    if page:
+            return f"not valid UTF-8 (byte {exc.start}) nor its declared charset {charset!r}", "", sha256
+    if converter == "html":
         text = html_to_text(text)
         if not text.strip():
-            return "no visible text in the page", "", raw
+            return "no visible text in the page", "", sha256
     if not text.strip():
-        return "empty", "", raw
-    return None, text, raw
+        return "empty", "", sha256
+    return None, text, sha256

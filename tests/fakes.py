@@ -51,3 +51,68 @@ def write_config(tmp_path: Path, extra: str = "", **sections: dict) -> Config:
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     return load_config(path)
+
+
+def make_pdf(pages: Sequence[Sequence[str]], title: str | None = None) -> bytes:
+    """A minimal PDF with a text layer: each page a list of lines in Helvetica (Latin-1 text only)."""
+    objects: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    pages_id = len(objects) + 1 + 2 * len(pages)  # the /Pages object comes after each page's two
+    page_ids = []
+    for lines in pages:
+        ops = ["BT /F1 11 Tf 14 TL 72 760 Td"]
+        for line in lines:
+            ops.append("(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") Tj T*")
+        ops.append("ET")
+        stream = "\n".join(ops).encode("latin-1")
+        content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        page_ids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (pages_id, content, font)
+            )
+        )
+    kids = " ".join(f"{i} 0 R" for i in page_ids).encode()
+    add(b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % len(page_ids))
+    catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
+    info = add(b"<< /Title (" + title.encode("latin-1") + b") >>") if title else None
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    trailer = b"<< /Size %d /Root %d 0 R" % (len(objects) + 1, catalog) + (b" /Info %d 0 R" % info if info else b"") + b" >>"
+    out += b"trailer\n" + trailer + b"\nstartxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+# A two-page report as a PDF: a heading, a hyphenated line break, page numbers, a
+# paragraph running over the page break, a bulleted list.
+REPORT_PDF_PAGES = [
+    [
+        "Harbour Report",
+        "Introduction",
+        "The old harbour of Port Elmer was built in 1852 by the Baltic",
+        "Trading Company. Its stone piers were designed by the engineer",
+        "Walter Grieve.",
+        "The lighthouse at the end of the north pier is 31 metres tall and",
+        "was auto-",
+        "mated in 1987. No keeper has lived there since then, and the",
+        "1",
+    ],
+    [
+        "covered hall was restored in 2004 after a storm damaged its roof.",
+        "- Fishing boats land herring and cod every morning.",
+        "- The fish market opens at five in the morning.",
+        "2",
+    ],
+]

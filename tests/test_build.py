@@ -211,3 +211,41 @@ def test_saved_web_page_is_indexed_and_answers_quote_its_visible_text(config):
             assert "<" not in extract.text and "tracking" not in extract.text
     finally:
         retriever.close()
+
+
+def test_pdf_is_indexed_and_answers_cite_its_title_and_paragraph(config):
+    from tests.fakes import REPORT_PDF_PAGES, make_pdf
+
+    (config.seeds.dir / "report.pdf").write_bytes(make_pdf(REPORT_PDF_PAGES, title="Harbour Report"))
+    assert build_index(config, FakeEmbedder()).documents == 1
+    retriever = Retriever.open(config, FakeEmbedder())
+    try:
+        assert retriever.documents == [("report.pdf", "Harbour Report")]
+        answer = retriever.answer("When was the lighthouse automated?")
+        assert answer.answered and answer.answer == "The lighthouse at the end of the north pier is 31 metres tall and was automated in 1987."
+        assert answer.sentence.paragraph == 2  # the heading is not a paragraph
+        full = retriever.paragraph("report.pdf", 2)
+        assert full.text.endswith("after a storm damaged its roof.")  # carried over the page break
+    finally:
+        retriever.close()
+
+
+def test_unchanged_pdf_is_not_converted_again_but_a_new_converter_version_rereads_it(config, monkeypatch):
+    import index.documents as documents
+    from tests.fakes import REPORT_PDF_PAGES, make_pdf
+
+    (config.seeds.dir / "report.pdf").write_bytes(make_pdf(REPORT_PDF_PAGES, title="Harbour Report"))
+    build_index(config, FakeEmbedder())
+    calls = []
+    real = documents.pdf_to_text
+    monkeypatch.setattr(documents, "pdf_to_text", lambda raw: calls.append(1) or real(raw))
+    report = build_index(config, FakeEmbedder())
+    assert calls == [] and report.embedded == 0 and report.changed == []
+    monkeypatch.setitem(documents.READER_VERSIONS, "pdf", documents.READER_VERSIONS["pdf"] + 1)
+    report = build_index(config, FakeEmbedder())
+    assert calls == [1] and report.changed == ["report.pdf"] and report.embedded > 0
+    retriever = Retriever.open(config, FakeEmbedder())
+    try:
+        assert "automated in 1987" in retriever.answer("When was the lighthouse automated?").answer
+    finally:
+        retriever.close()

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from index.documents import read_documents
+from tests.fakes import REPORT_PDF_PAGES, make_pdf
 
 
 def test_bad_seed_files_are_skipped_with_a_warning_naming_each(tmp_path, caplog):
@@ -16,16 +17,16 @@ def test_bad_seed_files_are_skipped_with_a_warning_naming_each(tmp_path, caplog)
     (seeds / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     (seeds / "empty.txt").write_text("   \n", encoding="utf-8")
     (seeds / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
-    (seeds / "ignored.pdf").write_bytes(b"%PDF-1.4")
+    (seeds / "ignored.docx").write_bytes(b"PK\x03\x04")
     with caplog.at_level(logging.WARNING):
         documents, skipped = read_documents(seeds)
     assert [d.doc for d in documents] == ["good.txt", "notes.md"]
-    assert {s.path for s in skipped} == {"binary.txt", "empty.txt", "latin1.txt", "ignored.pdf"}
-    for name in ("binary.txt", "empty.txt", "latin1.txt", "ignored.pdf"):
+    assert {s.path for s in skipped} == {"binary.txt", "empty.txt", "latin1.txt", "ignored.docx"}
+    for name in ("binary.txt", "empty.txt", "latin1.txt", "ignored.docx"):
         assert any(name in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
     reasons = {s.path: s.reason for s in skipped}
     assert "not valid UTF-8" in reasons["latin1.txt"]
-    assert "not a document type" in reasons["ignored.pdf"] and ".html" in reasons["ignored.pdf"]
+    assert "not a document type" in reasons["ignored.docx"] and ".pdf" in reasons["ignored.docx"]
 
 
 NEWS_PAGE = """<!DOCTYPE html>
@@ -112,3 +113,54 @@ def test_utf8_bom_is_stripped_and_hash_is_of_the_bytes(tmp_path):
     (documents, _) = read_documents(tmp_path)
     assert documents[0].text == "Hello."
     assert len(documents[0].sha256) == 64
+
+
+def test_pdf_is_read_as_its_title_and_paragraphs_rejoined_from_lines(tmp_path):
+    (tmp_path / "report.pdf").write_bytes(make_pdf(REPORT_PDF_PAGES, title="Harbour Report"))
+    documents, skipped = read_documents(tmp_path)
+    assert skipped == [] and [d.doc for d in documents] == ["report.pdf"]
+    assert documents[0].text.split("\n\n") == [
+        "# Harbour Report",
+        "## Introduction",
+        "The old harbour of Port Elmer was built in 1852 by the Baltic Trading Company. "
+        "Its stone piers were designed by the engineer Walter Grieve.",
+        # hyphenation undone, the page number dropped, the paragraph carried over the page break
+        "The lighthouse at the end of the north pier is 31 metres tall and was automated in 1987. "
+        "No keeper has lived there since then, and the covered hall was restored in 2004 after a storm damaged its roof.",
+        "- Fishing boats land herring and cod every morning.",
+        "- The fish market opens at five in the morning.\n",
+    ]
+
+
+def test_pdf_title_falls_back_to_its_first_heading_when_the_metadata_has_none(tmp_path):
+    (tmp_path / "a.pdf").write_bytes(make_pdf(REPORT_PDF_PAGES, title="Microsoft Word - report.docx"))
+    (tmp_path / "b.pdf").write_bytes(make_pdf(REPORT_PDF_PAGES))
+    documents, _ = read_documents(tmp_path)
+    for document in documents:
+        assert document.text.startswith("## Harbour Report\n\n## Introduction\n\nThe old harbour")
+
+
+def test_pdfs_without_readable_text_are_skipped_with_the_reason(tmp_path, caplog):
+    import io
+
+    from pypdf import PdfWriter
+
+    locked = PdfWriter(clone_from=io.BytesIO(make_pdf(REPORT_PDF_PAGES)))
+    locked.encrypt("secret", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    locked.write(buffer)
+    (tmp_path / "locked.pdf").write_bytes(buffer.getvalue())
+    (tmp_path / "scan.pdf").write_bytes(make_pdf([[], []]))
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Cat")
+    with caplog.at_level(logging.WARNING):
+        documents, skipped = read_documents(tmp_path)
+    reasons = {s.path: s.reason for s in skipped}
+    assert documents == []
+    assert reasons == {
+        "locked.pdf": "password-protected PDF",
+        "scan.pdf": "no text layer in the PDF (a scanned document?)",
+        "broken.pdf": reasons["broken.pdf"],
+    }
+    assert reasons["broken.pdf"].startswith("not a readable PDF")
+    for name in reasons:
+        assert any(name in r.getMessage() for r in caplog.records)
