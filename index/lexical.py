@@ -170,16 +170,19 @@ class LexicalIndex:
         if not wanted:
             return 0.0
         present = wanted & set(text_terms)
-        total = sum(self.idf(t) for t in wanted)
-        return sum(self.idf(t) for t in present) / total if total else 0.0
+        # fsum: a sum over a set must not depend on the set's order, which changes with
+        # Python's string hashing from run to run; a last-bit difference would break ties
+        # between equally covered sentences differently in each process.
+        total = math.fsum(self.idf(t) for t in wanted)
+        return math.fsum(self.idf(t) for t in present) / total if total else 0.0
 
     def known_share(self, question_terms: Sequence[str]) -> float:
         """The idf-weighted share of the question's terms that occur anywhere in the corpus."""
         wanted = set(question_terms)
         if not wanted:
             return 0.0
-        total = sum(self.idf(t) for t in wanted)
-        return sum(self.idf(t) for t in wanted if t in self._idf) / total
+        total = math.fsum(self.idf(t) for t in wanted)
+        return math.fsum(self.idf(t) for t in wanted if t in self._idf) / total
 
 
 _ARRAYS = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
