@@ -112,7 +112,7 @@ def quote_blocks(heading: str, text: str, limit: int = MAX_LENGTH) -> list[str]:
 
 
 def citation(extract: Extract) -> str:
-    return f"{esc(shorten(extract.title, 200))}, paragraph {extract.paragraph}"
+    return f"{esc(shorten(extract.title, 200))}, {extract.location}"
 
 
 def extract_blocks(number: int, extract: Extract, answer: Extract | None = None) -> list[str]:

@@ -162,6 +162,7 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
             passages.append(passage)
             vectors.append(_member_rows(passage, doc_sentences, starts, first))
     current_names = {d.doc for d in documents}
+    pages = {d.doc: d.pages for d in documents if d.pages}
     report.removed = sorted(name for name in old_docs if name not in current_names)
 
     todo = [i for i, v in enumerate(vectors) if v is None]
@@ -215,7 +216,9 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "counts": {"documents": len(records), "passages": len(passages), "sentences": len(sentences)},
         "documents": {
-            r.doc: {"title": r.title, "sha256": r.sha256, "passages": per_doc.get(r.doc, 0)} for r in records
+            r.doc: {"title": r.title, "sha256": r.sha256, "passages": per_doc.get(r.doc, 0)}
+            | ({"pages": list(pages[r.doc])} if pages.get(r.doc) else {})
+            for r in records
         },
     }
     with new_version(index_dir) as work:
@@ -264,15 +267,17 @@ def _reusable_rows(previous: _Previous, doc: str, expected: int | None) -> list[
     return rows
 
 
-def _previous_text(previous: _Previous | None, doc: str, sha256: str) -> str | None:
-    """The text the previous build read from ``doc`` if the file is unchanged (else None: read it again)."""
-    if previous is None or previous.documents.get(doc, {}).get("sha256") != sha256:
+def _previous_text(previous: _Previous | None, doc: str, sha256: str) -> tuple[str, tuple[int, ...]] | None:
+    """(text, page starts) the previous build read from ``doc`` if the file is unchanged (else None: read it again)."""
+    meta = previous.documents.get(doc, {}) if previous else {}
+    if meta.get("sha256") != sha256:
         return None
     try:
         record = previous.store.document(doc)
-    except DocQAError:
+        pages = tuple(int(x) for x in meta.get("pages", ()))
+    except (DocQAError, TypeError, ValueError):
         return None
-    return record.text if record is not None else None
+    return (record.text, pages) if record is not None else None
 
 
 def _reusable_sentences(previous: _Previous, doc: str) -> list[tuple[int, Sentence]] | None:

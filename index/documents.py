@@ -38,6 +38,7 @@ class Document:
     doc: str
     text: str
     sha256: str
+    pages: tuple[int, ...] = ()  # a PDF's page starts in ``text`` (see ``index.pdf_text.page_of``)
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,14 @@ def read_documents(
     seeds_dir: Path,
     *,
     max_bytes: int = 20 * 1024 * 1024,
-    known_text: Callable[[str, str], str | None] | None = None,
+    known_text: Callable[[str, str], tuple[str, tuple[int, ...]] | None] | None = None,
 ) -> tuple[list[Document], list[Skipped]]:
     """Read every ``.txt``/``.md``/``.html``/``.pdf`` file under ``seeds_dir`` (recursively, symlinks not followed into loops).
 
     Args:
-        known_text: ``known_text(doc, sha256)`` returns the text an earlier build read
-            from that very file, or None; web pages and PDFs found there are not
-            converted again (a PDF takes about a second per hundred pages).
+        known_text: ``known_text(doc, sha256)`` returns the (text, page starts) an
+            earlier build read from that very file, or None; web pages and PDFs found
+            there are not converted again (a PDF takes about a second per hundred pages).
 
     Returns:
         The readable documents, and the files skipped with their reasons (each also logged as a warning).
@@ -68,12 +69,12 @@ def read_documents(
     skipped: list[Skipped] = []
     for path in _candidate_files(seeds_dir, skipped):
         rel = path.relative_to(seeds_dir).as_posix()
-        reason, text, sha256 = _read(path, max_bytes, lambda sha: known_text(rel, sha) if known_text else None)
+        reason, text, sha256, pages = _read(path, max_bytes, lambda sha: known_text(rel, sha) if known_text else None)
         if reason:
             log.warning("skipping %s: %s", path, reason)
             skipped.append(Skipped(rel, reason))
             continue
-        documents.append(Document(doc=rel, text=text, sha256=sha256))
+        documents.append(Document(doc=rel, text=text, sha256=sha256, pages=pages))
     return documents, skipped
 
 
@@ -112,17 +113,19 @@ def _candidate_files(seeds_dir: Path, skipped: list[Skipped]) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(seeds_dir).as_posix())
 
 
-def _read(path: Path, max_bytes: int, known_text: Callable[[str], str | None]) -> tuple[str | None, str, str]:
-    """Return (reason to skip or None, the document's text, its sha256)."""
+def _read(
+    path: Path, max_bytes: int, known_text: Callable[[str], tuple[str, tuple[int, ...]] | None]
+) -> tuple[str | None, str, str, tuple[int, ...]]:
+    """Return (reason to skip or None, the document's text, its sha256, its page starts)."""
     try:
         if not path.is_file():
-            return "not a regular file (broken symlink?)", "", ""
+            return "not a regular file (broken symlink?)", "", "", ()
         size = path.stat().st_size
         if size > max_bytes:
-            return f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB, see seeds.max_file_mb)", "", ""
+            return f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB, see seeds.max_file_mb)", "", "", ()
         raw = path.read_bytes()
     except OSError as exc:
-        return f"cannot read ({exc.strerror or exc})", "", ""
+        return f"cannot read ({exc.strerror or exc})", "", "", ()
     name = path.name.lower()
     converter = "pdf" if name.endswith(PDF_SUFFIXES) else "html" if name.endswith(HTML_SUFFIXES) else None
     if converter is None:
@@ -133,28 +136,29 @@ def _read(path: Path, max_bytes: int, known_text: Callable[[str], str | None]) -
         sha256 = hashlib.sha256(f"{converter}-reader-{READER_VERSIONS[converter]}\0".encode() + raw).hexdigest()
         known = known_text(sha256)
         if known is not None:
-            return None, known, sha256
+            return None, known[0], sha256, known[1]
     if converter == "pdf":
         try:
-            return None, pdf_to_text(raw), sha256
+            text, pages = pdf_to_text(raw)
         except PdfUnreadable as exc:
-            return str(exc), "", sha256
+            return str(exc), "", sha256, ()
+        return None, text, sha256, pages
     if b"\x00" in raw:
-        return "binary file (contains NUL bytes)", "", sha256
+        return "binary file (contains NUL bytes)", "", sha256, ()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         charset = declared_charset(raw) if converter == "html" else None
         if not charset:
-            return f"not valid UTF-8 (byte {exc.start})", "", sha256
+            return f"not valid UTF-8 (byte {exc.start})", "", sha256, ()
         try:
             text = raw.decode(charset)
         except (LookupError, UnicodeDecodeError):
-            return f"not valid UTF-8 (byte {exc.start}) nor its declared charset {charset!r}", "", sha256
+            return f"not valid UTF-8 (byte {exc.start}) nor its declared charset {charset!r}", "", sha256, ()
     if converter == "html":
         text = html_to_text(text)
         if not text.strip():
-            return "no visible text in the page", "", sha256
+            return "no visible text in the page", "", sha256, ()
     if not text.strip():
-        return "empty", "", sha256
-    return None, text, sha256
+        return "empty", "", sha256, ()
+    return None, text, sha256, ()

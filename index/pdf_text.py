@@ -13,16 +13,19 @@ that starts with a capital or a section number ("2.1 Naming"), does not end a
 sentence and is followed by the start of a paragraph is read as a heading (a title,
 not a paragraph, as in ``.md`` files).
 The document's title is the PDF's own title when it has a meaningful one.  Extracts
-quote this text, which is what a reader copies out of the PDF.  Scanned PDFs without
+quote this text, which is what a reader copies out of the PDF, and are cited by the
+page their paragraph starts on: ``pages[i]`` is where page ``i + 1`` starts in the text.  Scanned PDFs without
 a text layer and password-protected ones are refused with the reason.
 """
 
 from __future__ import annotations
 
+import bisect
 import io
 import logging
 import re
 import statistics
+from typing import Sequence
 
 _PAGE_NUMBER = re.compile(r"(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?|[-–—]\s*\d{1,4}\s*[-–—]", re.IGNORECASE)
 _ENDS_SENTENCE = (".", "!", "?", ":", ";", '"', "”", "’", ")")
@@ -39,8 +42,13 @@ class PdfUnreadable(ValueError):
     """The PDF has no text the index can read; the message says why."""
 
 
-def pdf_to_text(raw: bytes) -> str:
-    """The PDF's title (``# ...``) and its paragraphs, separated by blank lines."""
+def page_of(pages: Sequence[int], offset: int) -> int | None:
+    """The page (1-based) that character ``offset`` of a PDF's text comes from; None without pages."""
+    return bisect.bisect_right(pages, offset) or None if pages else None
+
+
+def pdf_to_text(raw: bytes) -> tuple[str, tuple[int, ...]]:
+    """The PDF's title (``# ...``) and its paragraphs, separated by blank lines, and where each page starts."""
     from pypdf import PdfReader
 
     # pypdf reports every recoverable oddity of a file at WARNING; the reader's own
@@ -59,11 +67,21 @@ def pdf_to_text(raw: bytes) -> str:
         # on malformed input, the file is skipped with the reason.
         raise PdfUnreadable(f"not a readable PDF ({exc.__class__.__name__})") from None
     blocks = _paragraphs(pages)
-    if not any(kind == "p" for kind, _ in blocks):
+    if not any(kind == "p" for kind, _, _ in blocks):
         raise PdfUnreadable("no text layer in the PDF (a scanned document?)")
-    lines = [f"# {title}"] if title else []
-    lines += [f"## {text}" if kind == "h" else text for kind, text in blocks if not (kind == "h" and text == title)]
-    return "\n\n".join(lines) + "\n"
+    lines = [(f"# {title}", 0)] if title else []
+    lines += [(f"## {text}" if kind == "h" else text, page) for kind, text, page in blocks if not (kind == "h" and text == title)]
+    starts: list[int] = []  # where each page's first block starts in the text
+    offset = 0
+    for line, page in lines:
+        while len(starts) <= page:
+            starts.append(offset)
+        offset += len(line) + 2
+    text = "\n\n".join(line for line, _ in lines) + "\n"
+    # Pages that start no block (blank, or all one paragraph carried over) start where the next does.
+    starts += [len(text)] * (len(pages) - len(starts))
+    starts[0] = 0
+    return text, tuple(starts)
 
 
 def _title(reader) -> str:
@@ -75,36 +93,41 @@ def _title(reader) -> str:
     return "" if not title or _JUNK_TITLE.match(title) else title
 
 
-def _paragraphs(pages: list[str]) -> list[tuple[str, str]]:
-    """("p" or "h", text) blocks, in reading order, from the pages' lines."""
+def _paragraphs(pages: list[str]) -> list[tuple[str, str, int]]:
+    """("p" or "h", text, page index it starts on) blocks, in reading order, from the pages' lines."""
     page_lines = [[" ".join(line.split()) for line in page.splitlines()] for page in pages]
     lengths = [len(line) for lines in page_lines for line in lines if line]
     if not lengths:
         return []
     # The usual full line width: the upper quartile, so short lines do not drag it down.
     width = statistics.quantiles(lengths, n=4)[-1] if len(lengths) >= 4 else max(lengths)
-    blocks: list[tuple[str, str]] = []
+    blocks: list[tuple[str, str, int]] = []
     current: list[str] = []
+    opened = 0  # the page the current paragraph started on
 
     def close() -> None:
         if current:
-            blocks.append(("p", _join(current)))
+            blocks.append(("p", _join(current), opened))
             current.clear()
 
     running = _running_lines(page_lines)
     for number, lines in enumerate(page_lines):
         # The first page keeps its lines: a running head there is usually the title.
-        lines = [l for l in lines if not (_PAGE_NUMBER.fullmatch(l) or _DOT_LEADER.search(l) or (number and l in running))]
+        lines = [
+            l for l in lines if not (_PAGE_NUMBER.fullmatch(l) or _DOT_LEADER.search(l) or (number and _shape(l) in running))
+        ]
         for i, line in enumerate(lines):
             if not line:
                 close()
                 continue
             if _is_heading(line, width) and (i + 1 == len(lines) or not lines[i + 1] or _starts_block(lines[i + 1])):
                 close()
-                blocks.append(("h", line))
+                blocks.append(("h", line, number))
                 continue
             if _BULLET.match(line) and current:
                 close()
+            if not current:
+                opened = number
             current.append(line)
             if line.endswith(_ENDS_SENTENCE) and len(line) < SHORT_LINE * width:
                 close()
@@ -131,15 +154,20 @@ def _starts_block(line: str) -> bool:
 
 
 def _running_lines(page_lines: list[list[str]]) -> set[str]:
-    """Running heads and feet: lines that open or close many pages alike (page numbers aside)."""
+    """Running heads and feet (by ``_shape``): lines that open or close many pages alike."""
     if len(page_lines) < 3:
         return set()
     seen: dict[str, int] = {}
     for lines in page_lines:
         kept = [l for l in lines if l and not _PAGE_NUMBER.fullmatch(l)]
-        for line in {*kept[:2], *kept[-2:]}:
-            seen[line] = seen.get(line, 0) + 1
-    return {line for line, count in seen.items() if count >= max(3, 0.3 * len(page_lines))}
+        for shape in {_shape(l) for l in (*kept[:2], *kept[-2:])}:
+            seen[shape] = seen.get(shape, 0) + 1
+    return {shape for shape, count in seen.items() if count >= max(3, 0.3 * len(page_lines))}
+
+
+def _shape(line: str) -> str:
+    """A line with its numbers blanked: "Chapter 4: Reference 22" and "... 23" are one running head."""
+    return re.sub(r"\d+", "#", line)
 
 
 def _join(lines: list[str]) -> str:

@@ -117,14 +117,14 @@ def format_text(answer: Answer) -> str:
     if answer.answered:
         lines.append(f"Answer: {answer.answer}")
         lines.append(
-            f"        ({answer.sentence.title}, paragraph {answer.sentence.paragraph}; confidence {answer.confidence:.2f})"
+            f"        ({answer.sentence.title}, {answer.sentence.location}; confidence {answer.confidence:.2f})"
         )
     else:
         lines.append(f"Not answered: nothing in the documents answers this closely enough (confidence {answer.confidence:.2f}).")
         if answer.extracts:
             lines.append("Closest passages:")
     for n, extract in enumerate(answer.extracts, 1):
-        lines.append(f"[{n}] {extract.title}, paragraph {extract.paragraph}")
+        lines.append(f"[{n}] {extract.title}, {extract.location}")
         lines.append("    " + " ".join(extract.text.split()))
     return "\n".join(lines)
 

@@ -35,6 +35,11 @@ class LoadedIndex:
     def titles(self) -> dict[str, str]:
         return {doc: meta["title"] for doc, meta in self.manifest["documents"].items()}
 
+    @property
+    def pages(self) -> dict[str, tuple[int, ...]]:
+        """Where each page of a PDF starts in its text, for the documents that have pages."""
+        return {doc: tuple(meta["pages"]) for doc, meta in self.manifest["documents"].items() if meta.get("pages")}
+
     def close(self) -> None:
         self.store.close()
 

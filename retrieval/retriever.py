@@ -36,6 +36,7 @@ from index.chunk import Passage, Sentence, split_paragraphs
 from retrieval.abstain import Evidence, answer_confidence
 from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
 from index.lexical import question_terms, terms
+from index.pdf_text import page_of
 from retrieval.load import LoadedIndex, load_index
 from retrieval.summary import KeySentence, key_sentences
 
@@ -79,9 +80,22 @@ class Extract:
     score: float
     start: int
     end: int
+    page: int | None = None  # the page it starts on, for documents with pages (PDFs)
+
+    @property
+    def location(self) -> str:
+        """Where to find it in the document: "paragraph 4", or "page 2, paragraph 4" in a PDF."""
+        return f"page {self.page}, paragraph {self.paragraph}" if self.page else f"paragraph {self.paragraph}"
 
     def to_json(self) -> dict:
-        return {"doc": self.doc, "title": self.title, "paragraph": self.paragraph, "text": self.text, "score": round(self.score, 4)}
+        return {
+            "doc": self.doc,
+            "title": self.title,
+            "paragraph": self.paragraph,
+            "page": self.page,
+            "text": self.text,
+            "score": round(self.score, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,7 @@ class Retriever:
             raise ValueError(f"unknown retrieval mode {self.mode!r}; choose one of {', '.join(MODES)}")
         self.weights = MODE_WEIGHTS[self.mode]
         self._titles = index.titles
+        self._pages = index.pages
         self._doc_cache: dict[str, str] = {}
         self._lock = threading.Lock()
         # Bounded memo tables (plain dicts: a lost race only computes a value twice).
@@ -224,7 +239,8 @@ class Retriever:
         _, paragraphs = split_paragraphs(text)
         for para in paragraphs:
             if para.number == number:
-                return Extract(doc, self._titles.get(doc, doc), number, text[para.start : para.end], 1.0, para.start, para.end)
+                body = text[para.start : para.end]
+                return Extract(doc, self._titles.get(doc, doc), number, body, 1.0, para.start, para.end, self._page(doc, para.start))
         return None
 
     # ------------------------------------------------------------ ranking
@@ -347,7 +363,7 @@ class Retriever:
 
     def _sentence_extract(self, s: ScoredSentence) -> Extract:
         t = s.sentence
-        return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, t.text, s.score, t.start, t.end)
+        return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, t.text, s.score, t.start, t.end, self._page(t.doc, t.start))
 
     def _context_extract(self, s: ScoredSentence, avoid: list[Extract] = ()) -> Extract:
         """The sentence with as many neighbours (next first, then previous) as fit in ``extract_chars``.
@@ -376,7 +392,11 @@ class Retriever:
             start, end = siblings[first].start, siblings[last].end
         text = self._document_text(t.doc)
         body = text[start:end] if text is not None else t.text
-        return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, body, s.score, start, end)
+        return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, body, s.score, start, end, self._page(t.doc, start))
+
+    def _page(self, doc: str, offset: int) -> int | None:
+        pages = self._pages.get(doc)
+        return page_of(pages, offset) if pages else None
 
     def _document_text(self, doc: str) -> str | None:
         with self._lock:

@@ -224,8 +224,13 @@ def test_pdf_is_indexed_and_answers_cite_its_title_and_paragraph(config):
         answer = retriever.answer("When was the lighthouse automated?")
         assert answer.answered and answer.answer == "The lighthouse at the end of the north pier is 31 metres tall and was automated in 1987."
         assert answer.sentence.paragraph == 2  # the heading is not a paragraph
+        assert answer.sentence.page == 1 and answer.sentence.location == "page 1, paragraph 2"
         full = retriever.paragraph("report.pdf", 2)
         assert full.text.endswith("after a storm damaged its roof.")  # carried over the page break
+        assert full.page == 1
+        fishing = retriever.answer("What do the fishing boats land every morning?")
+        assert "herring" in fishing.answer and fishing.sentence.page == 2
+        assert fishing.to_json()["extracts"][0]["page"] == 2
     finally:
         retriever.close()
 
@@ -246,6 +251,14 @@ def test_unchanged_pdf_is_not_converted_again_but_a_new_converter_version_reread
     assert calls == [1] and report.changed == ["report.pdf"] and report.embedded > 0
     retriever = Retriever.open(config, FakeEmbedder())
     try:
-        assert "automated in 1987" in retriever.answer("When was the lighthouse automated?").answer
+        answer = retriever.answer("When was the lighthouse automated?")
+        assert "automated in 1987" in answer.answer and answer.sentence.page == 1
+        assert retriever.answer("What do the fishing boats land every morning?").sentence.page == 2
+    finally:
+        retriever.close()
+    build_index(config, FakeEmbedder())  # reused from the previous build, pages included
+    retriever = Retriever.open(config, FakeEmbedder())
+    try:
+        assert retriever.answer("What do the fishing boats land every morning?").sentence.page == 2
     finally:
         retriever.close()

@@ -132,6 +132,29 @@ def test_pdf_is_read_as_its_title_and_paragraphs_rejoined_from_lines(tmp_path):
     ]
 
 
+def test_pdf_page_starts_say_which_page_each_paragraph_starts_on(tmp_path):
+    from index.pdf_text import page_of
+
+    (tmp_path / "report.pdf").write_bytes(make_pdf(REPORT_PDF_PAGES + [["Appendix", "The harbour master keeps the tide tables."]]))
+    [document], _ = read_documents(tmp_path)
+    text, pages = document.text, document.pages
+    assert len(pages) == 3 and pages[0] == 0
+    assert page_of(pages, text.index("The old harbour")) == 1
+    assert page_of(pages, text.index("The lighthouse at the end")) == 1  # it runs on over the page break
+    assert page_of(pages, text.index("- Fishing boats")) == 2
+    assert page_of(pages, text.index("The harbour master")) == 3
+    assert page_of((), 10) is None
+
+
+def test_pdf_running_heads_are_dropped_even_with_page_numbers_in_them(tmp_path):
+    sentences = ["The harbour opened at dawn.", "Fishing boats left on the tide.", "The market sold cod.", "A storm came at night."]
+    pages = [[f"Chapter 2: The Harbour {n}", sentence] for n, sentence in zip(range(10, 14), sentences)]
+    (tmp_path / "book.pdf").write_bytes(make_pdf(pages))
+    [document], _ = read_documents(tmp_path)
+    assert document.text.count("Chapter 2") == 1  # kept on the first page only, where it may be the title
+    assert all(sentence in document.text for sentence in sentences)
+
+
 def test_pdf_title_falls_back_to_its_first_heading_when_the_metadata_has_none(tmp_path):
     (tmp_path / "a.pdf").write_bytes(make_pdf(REPORT_PDF_PAGES, title="Microsoft Word - report.docx"))
     (tmp_path / "b.pdf").write_bytes(make_pdf(REPORT_PDF_PAGES))

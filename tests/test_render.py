@@ -142,6 +142,14 @@ def test_reindex_report_counts_documents_passages_and_seconds():
     parse_telegram_html(text)
 
 
+def test_citation_of_a_pdf_extract_gives_its_page():
+    from retrieval.retriever import Extract
+
+    pdf = Extract("r.pdf", "Report <2024>", 7, "Text.", 1.0, 0, 5, page=3)
+    assert render.citation(pdf) == "Report &lt;2024&gt;, page 3, paragraph 7"
+    assert render.citation(Extract("a.txt", "Article", 2, "Text.", 1.0, 0, 5)) == "Article, paragraph 2"
+
+
 def test_reindex_report_names_the_skipped_files_escaped():
     from index.documents import Skipped
 
