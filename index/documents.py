@@ -1,12 +1,12 @@
-"""Read the seed documents: text, Markdown, saved web pages and PDFs, skipping bad ones loudly.
+"""Read the seed documents: text, Markdown, saved web pages, PDFs and Word files, skipping bad ones loudly.
 
 A file that is binary, empty, too large, not valid UTF-8 or unreadable is skipped
 with a warning that names it, and so is a file of a type the index cannot read (a
-Word file, say), rather than left out silently.  The rest are returned, sorted by
+spreadsheet, say), rather than left out silently.  The rest are returned, sorted by
 path, so builds are deterministic.  A web page (``.html``, ``.htm``) becomes its title
 and visible paragraphs (``index.markup``; it may also be in the character set its
 ``<meta charset>`` declares); a PDF, the paragraphs of its text layer
-(``index.pdf_text``).
+(``index.pdf_text``); a Word file, its paragraphs and table rows (``index.docx_text``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from index.docx_text import DocxUnreadable, docx_to_text
 from index.markup import declared_charset, html_to_text
 from index.pdf_text import PdfUnreadable, pdf_to_text
 
@@ -26,9 +27,11 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = (".txt", ".md")
 HTML_SUFFIXES = (".html", ".htm")
 PDF_SUFFIXES = (".pdf",)
-SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES
+DOCX_SUFFIXES = (".docx",)
+SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES + DOCX_SUFFIXES
+_CONVERTED = (("pdf", PDF_SUFFIXES), ("html", HTML_SUFFIXES), ("docx", DOCX_SUFFIXES))
 # Bump when a converter's output changes: files it converted are then read and embedded again.
-READER_VERSIONS = {"html": 1, "pdf": 1}
+READER_VERSIONS = {"html": 1, "pdf": 1, "docx": 1}
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def read_documents(
     max_bytes: int = 20 * 1024 * 1024,
     known_text: Callable[[str, str], tuple[str, tuple[int, ...]] | None] | None = None,
 ) -> tuple[list[Document], list[Skipped]]:
-    """Read every ``.txt``/``.md``/``.html``/``.pdf`` file under ``seeds_dir`` (recursively, symlinks not followed into loops).
+    """Read every ``.txt``/``.md``/``.html``/``.pdf``/``.docx`` file under ``seeds_dir`` (recursively, symlinks not followed into loops).
 
     Args:
         known_text: ``known_text(doc, sha256)`` returns the (text, page starts) an
@@ -127,7 +130,7 @@ def _read(
     except OSError as exc:
         return f"cannot read ({exc.strerror or exc})", "", "", ()
     name = path.name.lower()
-    converter = "pdf" if name.endswith(PDF_SUFFIXES) else "html" if name.endswith(HTML_SUFFIXES) else None
+    converter = next((kind for kind, suffixes in _CONVERTED if name.endswith(suffixes)), None)
     if converter is None:
         sha256 = hashlib.sha256(raw).hexdigest()
     else:
@@ -143,6 +146,11 @@ def _read(
         except PdfUnreadable as exc:
             return str(exc), "", sha256, ()
         return None, text, sha256, pages
+    if converter == "docx":
+        try:
+            return None, docx_to_text(raw), sha256, ()
+        except DocxUnreadable as exc:
+            return str(exc), "", sha256, ()
     if b"\x00" in raw:
         return "binary file (contains NUL bytes)", "", sha256, ()
     try:

@@ -116,3 +116,34 @@ REPORT_PDF_PAGES = [
         "2",
     ],
 ]
+
+
+def make_docx(paragraphs: Sequence[tuple[str, str]], title: str | None = None, table: Sequence[Sequence[str]] = ()) -> bytes:
+    """A minimal Word file: (style, text) paragraphs ("" for body text, "Heading1", "Title", ...), then a table."""
+    import io
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+    def paragraph(style: str, text: str) -> str:
+        props = f'<w:pPr><w:pStyle w:val="{style}"/></w:pPr>' if style else ""
+        runs = "".join(f"<w:r><w:t xml:space=\"preserve\">{escape(part)}</w:t></w:r>" for part in text.split("|"))
+        return f"<w:p>{props}{runs}</w:p>"
+
+    body = "".join(paragraph(style, text) for style, text in paragraphs)
+    if table:
+        rows = "".join("<w:tr>" + "".join(f"<w:tc>{paragraph('', cell)}</w:tc>" for cell in row) + "</w:tr>" for row in table)
+        body += f"<w:tbl>{rows}</w:tbl>"
+    document = f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{w}"><w:body>{body}</w:body></w:document>'
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", document)
+        if title is not None:
+            archive.writestr(
+                "docProps/core.xml",
+                '<?xml version="1.0"?><cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/'
+                f'metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{escape(title)}</dc:title>'
+                "</cp:coreProperties>",
+            )
+    return buffer.getvalue()

@@ -262,3 +262,18 @@ def test_unchanged_pdf_is_not_converted_again_but_a_new_converter_version_reread
         assert retriever.answer("What do the fishing boats land every morning?").sentence.page == 2
     finally:
         retriever.close()
+
+
+def test_word_file_is_indexed_and_answers_cite_its_title_and_paragraph(config):
+    from tests.fakes import make_docx
+
+    paragraphs = [("Heading1", "Harbour Report"), ("", "The old harbour was built in 1852."), ("", "The lighthouse was automated in 1987.")]
+    (config.seeds.dir / "report.docx").write_bytes(make_docx(paragraphs))
+    build_index(config, FakeEmbedder())
+    retriever = Retriever.open(config, FakeEmbedder())
+    try:
+        answer = retriever.answer("When was the lighthouse automated?")
+        assert answer.answered and answer.answer == "The lighthouse was automated in 1987."
+        assert (answer.sentence.title, answer.sentence.location) == ("Harbour Report", "paragraph 2")
+    finally:
+        retriever.close()

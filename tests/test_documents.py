@@ -6,7 +6,7 @@ import os
 import pytest
 
 from index.documents import read_documents
-from tests.fakes import REPORT_PDF_PAGES, make_pdf
+from tests.fakes import REPORT_PDF_PAGES, make_docx, make_pdf
 
 
 def test_bad_seed_files_are_skipped_with_a_warning_naming_each(tmp_path, caplog):
@@ -17,16 +17,16 @@ def test_bad_seed_files_are_skipped_with_a_warning_naming_each(tmp_path, caplog)
     (seeds / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     (seeds / "empty.txt").write_text("   \n", encoding="utf-8")
     (seeds / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
-    (seeds / "ignored.docx").write_bytes(b"PK\x03\x04")
+    (seeds / "ignored.xlsx").write_bytes(b"PK\x03\x04")
     with caplog.at_level(logging.WARNING):
         documents, skipped = read_documents(seeds)
     assert [d.doc for d in documents] == ["good.txt", "notes.md"]
-    assert {s.path for s in skipped} == {"binary.txt", "empty.txt", "latin1.txt", "ignored.docx"}
-    for name in ("binary.txt", "empty.txt", "latin1.txt", "ignored.docx"):
+    assert {s.path for s in skipped} == {"binary.txt", "empty.txt", "latin1.txt", "ignored.xlsx"}
+    for name in ("binary.txt", "empty.txt", "latin1.txt", "ignored.xlsx"):
         assert any(name in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
     reasons = {s.path: s.reason for s in skipped}
     assert "not valid UTF-8" in reasons["latin1.txt"]
-    assert "not a document type" in reasons["ignored.docx"] and ".pdf" in reasons["ignored.docx"]
+    assert "not a document type" in reasons["ignored.xlsx"] and ".docx" in reasons["ignored.xlsx"]
 
 
 NEWS_PAGE = """<!DOCTYPE html>
@@ -187,3 +187,50 @@ def test_pdfs_without_readable_text_are_skipped_with_the_reason(tmp_path, caplog
     assert reasons["broken.pdf"].startswith("not a readable PDF")
     for name in reasons:
         assert any(name in r.getMessage() for r in caplog.records)
+
+
+def test_word_file_is_read_as_its_title_headings_paragraphs_and_table_rows(tmp_path):
+    paragraphs = [
+        ("Title", "Harbour Report"),
+        ("Heading1", "Introduction"),
+        ("", "The old harbour of Port Elmer was built in 1852. |Its piers were designed by Walter Grieve."),
+        ("", "   "),
+        ("", "Fishing boats land herring & cod every morning."),
+    ]
+    (tmp_path / "report.docx").write_bytes(make_docx(paragraphs, title="Port Elmer harbour", table=[["Pier", "Length"], ["North", "310 m"]]))
+    [document], skipped = read_documents(tmp_path)
+    assert skipped == [] and document.doc == "report.docx"
+    assert document.text.split("\n\n") == [
+        "# Port Elmer harbour",
+        "## Harbour Report",
+        "## Introduction",
+        "The old harbour of Port Elmer was built in 1852. Its piers were designed by Walter Grieve.",
+        "Fishing boats land herring & cod every morning.",
+        "Pier | Length",
+        "North | 310 m\n",
+    ]
+    (tmp_path / "report.docx").write_bytes(make_docx(paragraphs))  # no document title: its first heading
+    [document], _ = read_documents(tmp_path)
+    assert document.text.startswith("# Harbour Report\n\n## Introduction\n\nThe old harbour")
+
+
+def test_word_files_without_readable_text_are_skipped_with_the_reason(tmp_path):
+    (tmp_path / "empty.docx").write_bytes(make_docx([("Heading1", "Only a heading")]))
+    (tmp_path / "fake.docx").write_bytes(b"this is not a zip file")
+    (tmp_path / "other.docx").write_bytes(_zip_without_body())
+    documents, skipped = read_documents(tmp_path)
+    reasons = {s.path: s.reason for s in skipped}
+    assert documents == []
+    assert reasons["empty.docx"] == "no text in the Word document"
+    assert reasons["fake.docx"].startswith("not a readable Word document")
+    assert reasons["other.docx"] == "not a Word document (no word/document.xml)"
+
+
+def _zip_without_body() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    return buffer.getvalue()
