@@ -86,8 +86,10 @@ def _item_html(item: DigestItem) -> str:
     lines = [f"{badge} <b>{html.escape(item.title)}</b>"]
     for sentence in item.sentences:
         lines.append(f"<blockquote>{html.escape(' '.join(sentence.text.split()))}</blockquote>")
-    paragraphs = sorted({s.paragraph for s in item.sentences})
-    where = f", paragraph{'s' if len(paragraphs) > 1 else ''} {', '.join(map(str, paragraphs))}" if paragraphs else ""
+    # A PDF's key sentences are found by page; other documents' by paragraph.
+    pages = sorted({s.page for s in item.sentences if s.page})
+    places, noun = (pages, "page") if pages else (sorted({s.paragraph for s in item.sentences}), "paragraph")
+    where = f", {noun}{'s' if len(places) > 1 else ''} {', '.join(map(str, places))}" if places else ""
     lines.append(f"<i>{html.escape(item.doc)}{where}</i>")
     return "\n".join(lines)
 
@@ -119,7 +121,7 @@ def render_digest(items: list[DigestItem], more: int, bot_username: str | None) 
 
 def _trimmed(item: DigestItem) -> str:
     short = tuple(
-        KeySentence(s.paragraph, s.start, s.end, shorten(s.text, 300)) for s in item.sentences[:5]
+        KeySentence(s.paragraph, s.start, s.end, shorten(s.text, 300), s.page) for s in item.sentences[:5]
     )
     return _item_html(DigestItem(item.doc, item.title, item.sha256, item.status, short))
 

@@ -227,7 +227,7 @@ class Retriever:
         if doc not in self._titles:
             return None
         rows = self.index.store.doc_sentences(doc)
-        sentences = [KeySentence(s.paragraph, s.start, s.end, s.text) for _, s in rows]
+        sentences = [KeySentence(s.paragraph, s.start, s.end, s.text, self._page(doc, s.start)) for _, s in rows]
         vectors = self.index.sentence_vectors[[sid for sid, _ in rows]] if rows else np.zeros((0, 1))
         return self._titles[doc], key_sentences(sentences, vectors, n)
 

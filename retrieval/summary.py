@@ -22,6 +22,7 @@ class KeySentence:
     start: int
     end: int
     text: str
+    page: int | None = None  # for documents with pages (PDFs)
 
 
 def key_sentences(sentences: Sequence[KeySentence], vectors: np.ndarray, n: int = 3) -> list[KeySentence]:

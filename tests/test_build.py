@@ -231,6 +231,8 @@ def test_pdf_is_indexed_and_answers_cite_its_title_and_paragraph(config):
         fishing = retriever.answer("What do the fishing boats land every morning?")
         assert "herring" in fishing.answer and fishing.sentence.page == 2
         assert fishing.to_json()["extracts"][0]["page"] == 2
+        title, key = retriever.summary("report.pdf")
+        assert title == "Harbour Report" and key and all(k.page in (1, 2) for k in key)
     finally:
         retriever.close()
 

@@ -93,6 +93,15 @@ def test_long_digest_is_split_into_valid_messages_with_their_buttons():
     assert "…and 3 more" in messages[-1].html
 
 
+def test_digest_of_a_pdf_says_which_pages_its_key_sentences_are_on():
+    sentences = (KeySentence(4, 0, 10, "Profits rose.", page=2), KeySentence(9, 50, 70, "Costs fell.", page=5))
+    [message] = render_digest([DigestItem("report.pdf", "Annual report", "h", "new", sentences)], 0, None)
+    check(message.html)
+    assert "<i>report.pdf, pages 2, 5</i>" in message.html
+    [message] = render_digest([DigestItem("a.txt", "Article", "h", "new", (KeySentence(4, 0, 10, "Profits rose."),))], 0, None)
+    assert "<i>a.txt, paragraph 4</i>" in message.html
+
+
 def test_document_intro_invites_questions():
     text = check(render_document_intro("Title & more", "t.txt", [KeySentence(1, 0, 5, "First <one>.")]))
     assert "Title & more" in text and "First <one>." in text and "Ask me" in text
