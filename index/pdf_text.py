@@ -2,7 +2,8 @@
 
 Usage::
 
-    text = pdf_to_text(raw_bytes)   # "# Title\\n\\nFirst paragraph.\\n\\nSecond ..."; raises PdfUnreadable
+    text, pages = pdf_to_text(raw_bytes)  # "# Title\\n\\nFirst paragraph. ...", (0, 812, ...); raises PdfUnreadable
+    page_of(pages, offset)                # the page (1-based) a character of ``text`` comes from
 
 A PDF stores lines, not paragraphs.  Lines are joined back into paragraphs: a line
 that ends a sentence and stops well short of the page's usual line width ends its
@@ -11,10 +12,11 @@ paragraph, a word hyphenated across a line break is joined again ("auto-" +
 page numbers, running heads and table-of-contents lines are dropped.  A short line
 that starts with a capital or a section number ("2.1 Naming"), does not end a
 sentence and is followed by the start of a paragraph is read as a heading (a title,
-not a paragraph, as in ``.md`` files).
-The document's title is the PDF's own title when it has a meaningful one.  Extracts
+not a paragraph, as in ``.md`` files).  The document's title is the PDF's own title when
+it has a meaningful one.  Extracts
 quote this text, which is what a reader copies out of the PDF, and are cited by the
-page their paragraph starts on: ``pages[i]`` is where page ``i + 1`` starts in the text.  Scanned PDFs without
+page their paragraph starts on (``pages[i]`` is where page ``i + 1`` starts in the
+text; pages are counted as a PDF viewer counts them, from 1).  Scanned PDFs without
 a text layer and password-protected ones are refused with the reason.
 """
 
