@@ -283,14 +283,16 @@ def reindex_done(report: "BuildReport") -> str:
         f"{len(report.removed)} removed)",
         f"Passages: {report.passages} ({report.embedded} embedded)",
     ]
-    for label, names in (("Added", report.added), ("Changed", report.changed), ("Removed", report.removed)):
+    named = (
+        ("Added", report.added),
+        ("Changed", report.changed),
+        ("Removed", report.removed),
+        ("Skipped (unreadable or not a document; the log says why)", [s.path for s in report.skipped]),
+    )
+    for label, names in named:
         if names:
             shown = ", ".join(esc(n) for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
             lines.append(f"{label}: {shown}")
-    if report.skipped:
-        names = [s.path for s in report.skipped]
-        shown = ", ".join(esc(n) for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        lines.append(f"Skipped (unreadable or not a document; the log says why): {shown}")
     text = "\n".join(lines)
     return text if tg_length(text) <= MAX_LENGTH else "\n".join(lines[:3])
 
