@@ -20,6 +20,8 @@ import re
 import zipfile
 from xml.etree import ElementTree
 
+from index.compose import compose
+
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
 _HEADING_STYLE = re.compile(r"(?:heading|title|subtitle|berschrift|titre|titolo|t[ií]tulo)", re.IGNORECASE)
@@ -48,9 +50,7 @@ def docx_to_text(raw: bytes) -> str:
         element = core.find(_DC_TITLE)
         title = " ".join((element.text or "").split()) if element is not None else ""
     title = title or next((text for kind, text in blocks if kind == "h"), "")
-    lines = [f"# {title}"] if title else []
-    lines += [f"## {text}" if kind == "h" else text for kind, text in blocks if not (kind == "h" and text == title)]
-    return "\n\n".join(lines) + "\n"
+    return compose(title, ((kind == "h", text) for kind, text in blocks))[0]
 
 
 def _read_xml(archive: zipfile.ZipFile, name: str, required: bool = True):

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from index.compose import compose
+
 # Never visible, or page furniture rather than the article.
 _SKIP = frozenset("script style noscript template svg canvas iframe object nav aside footer form button select".split())
 # Elements whose text stands as a paragraph of its own.
@@ -44,14 +46,7 @@ def html_to_text(page: str) -> str:
     parser.close()
     blocks = parser.blocks()
     title = parser.title or next((text for kind, text in blocks if kind == "h1"), "")
-    lines = [f"# {title}"] if title else []
-    for kind, text in blocks:
-        if kind in _HEADINGS:
-            if text != title:  # the page's own headline repeats its <title>
-                lines.append(f"## {text}")
-        else:
-            lines.append(text)
-    return "\n\n".join(lines) + "\n" if lines else ""
+    return compose(title, ((kind in _HEADINGS, text) for kind, text in blocks))[0]
 
 
 class _PageParser(HTMLParser):

@@ -29,6 +29,8 @@ import re
 import statistics
 from typing import Sequence
 
+from index.compose import compose
+
 _PAGE_NUMBER = re.compile(r"(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?|[-–—]\s*\d{1,4}\s*[-–—]", re.IGNORECASE)
 _ENDS_SENTENCE = (".", "!", "?", ":", ";", '"', "”", "’", ")")
 _BULLET = re.compile(r"[•·▪‣◦\-–—*]\s|\(?\d{1,2}[.)]\s|\(?[a-z][.)]\s")
@@ -71,18 +73,13 @@ def pdf_to_text(raw: bytes) -> tuple[str, tuple[int, ...]]:
     blocks = _paragraphs(pages)
     if not any(kind == "p" for kind, _, _ in blocks):
         raise PdfUnreadable("no text layer in the PDF (a scanned document?)")
-    lines = [(f"# {title}", 0)] if title else []
-    lines += [(f"## {text}" if kind == "h" else text, page) for kind, text, page in blocks if not (kind == "h" and text == title)]
-    starts: list[int] = []  # where each page's first block starts in the text
-    offset = 0
-    for line, page in lines:
-        while len(starts) <= page:
-            starts.append(offset)
-        offset += len(line) + 2
-    text = "\n\n".join(line for line, _ in lines) + "\n"
+    text, offsets = compose(title, ((kind == "h", block) for kind, block, _ in blocks))
+    starts = [0]  # where each page's first block starts in the text
+    for (_, _, page), offset in zip(blocks, offsets):
+        if offset is not None:
+            starts += [offset] * (page + 1 - len(starts))
     # Pages that start no block (blank, or all one paragraph carried over) start where the next does.
     starts += [len(text)] * (len(pages) - len(starts))
-    starts[0] = 0
     return text, tuple(starts)
 
 
