@@ -239,8 +239,7 @@ class Retriever:
         _, paragraphs = split_paragraphs(text)
         for para in paragraphs:
             if para.number == number:
-                body = text[para.start : para.end]
-                return Extract(doc, self._titles.get(doc, doc), number, body, 1.0, para.start, para.end, self._page(doc, para.start))
+                return self._cited(doc, number, text[para.start : para.end], 1.0, para.start, para.end)
         return None
 
     # ------------------------------------------------------------ ranking
@@ -363,7 +362,7 @@ class Retriever:
 
     def _sentence_extract(self, s: ScoredSentence) -> Extract:
         t = s.sentence
-        return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, t.text, s.score, t.start, t.end, self._page(t.doc, t.start))
+        return self._cited(t.doc, t.paragraph, t.text, s.score, t.start, t.end)
 
     def _context_extract(self, s: ScoredSentence, avoid: list[Extract] = ()) -> Extract:
         """The sentence with as many neighbours (next first, then previous) as fit in ``extract_chars``.
@@ -392,7 +391,11 @@ class Retriever:
             start, end = siblings[first].start, siblings[last].end
         text = self._document_text(t.doc)
         body = text[start:end] if text is not None else t.text
-        return Extract(t.doc, self._titles.get(t.doc, t.doc), t.paragraph, body, s.score, start, end, self._page(t.doc, start))
+        return self._cited(t.doc, t.paragraph, body, s.score, start, end)
+
+    def _cited(self, doc: str, paragraph: int, text: str, score: float, start: int, end: int) -> Extract:
+        """An extract of ``doc`` with its citation: title, paragraph and, in a PDF, page."""
+        return Extract(doc, self._titles.get(doc, doc), paragraph, text, score, start, end, self._page(doc, start))
 
     def _page(self, doc: str, offset: int) -> int | None:
         pages = self._pages.get(doc)
