@@ -9,11 +9,16 @@ The title becomes a ``# `` line, headings ``## `` lines (titles, not paragraphs,
 ``.md`` files) and every other block a paragraph, blocks separated by blank lines.  A
 heading that repeats the title (a page's headline, a Word "Title" paragraph) is left
 out.  ``offsets`` says where each block starts in the text (None for one left out).
+A converter that finds no usable text raises ``Unreadable`` with the reason.
 """
 
 from __future__ import annotations
 
 from typing import Iterable
+
+
+class Unreadable(ValueError):
+    """A file a converter cannot turn into text; the message says why (the file is skipped with it)."""
 
 
 def compose(title: str, blocks: Iterable[tuple[bool, str]]) -> tuple[str, list[int | None]]:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from index.docx_text import DocxUnreadable, docx_to_text
+from index.compose import Unreadable
+from index.docx_text import docx_to_text
 from index.markup import declared_charset, html_to_text
-from index.pdf_text import PdfUnreadable, pdf_to_text
+from index.pdf_text import pdf_to_text
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,11 @@ PDF_SUFFIXES = (".pdf",)
 DOCX_SUFFIXES = (".docx",)
 SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES + DOCX_SUFFIXES
 _CONVERTED = (("pdf", PDF_SUFFIXES), ("html", HTML_SUFFIXES), ("docx", DOCX_SUFFIXES))
+# Converters that read the raw bytes themselves: (text, page starts) or Unreadable.
+_BINARY_CONVERTERS: dict[str, Callable[[bytes], tuple[str, tuple[int, ...]]]] = {
+    "pdf": lambda raw: pdf_to_text(raw),
+    "docx": lambda raw: (docx_to_text(raw), ()),
+}
 # Bump when a converter's output changes: files it converted are then read and embedded again.
 READER_VERSIONS = {"html": 1, "pdf": 1, "docx": 1}
 
@@ -140,17 +146,12 @@ def _read(
         known = known_text(sha256)
         if known is not None:
             return None, known[0], sha256, known[1]
-    if converter == "pdf":
+    if converter in _BINARY_CONVERTERS:
         try:
-            text, pages = pdf_to_text(raw)
-        except PdfUnreadable as exc:
+            text, pages = _BINARY_CONVERTERS[converter](raw)
+        except Unreadable as exc:
             return str(exc), "", sha256, ()
         return None, text, sha256, pages
-    if converter == "docx":
-        try:
-            return None, docx_to_text(raw), sha256, ()
-        except DocxUnreadable as exc:
-            return str(exc), "", sha256, ()
     if b"\x00" in raw:
         return "binary file (contains NUL bytes)", "", sha256, ()
     try:

@@ -20,7 +20,7 @@ import re
 import zipfile
 from xml.etree import ElementTree
 
-from index.compose import compose
+from index.compose import Unreadable, compose
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
@@ -28,7 +28,7 @@ _HEADING_STYLE = re.compile(r"(?:heading|title|subtitle|berschrift|titre|titolo|
 MAX_XML_BYTES = 100 * 1024 * 1024  # the unpacked body; a zip bomb stops here
 
 
-class DocxUnreadable(ValueError):
+class DocxUnreadable(Unreadable):
     """The .docx has no text the index can read; the message says why."""
 
 

@@ -29,7 +29,7 @@ import re
 import statistics
 from typing import Sequence
 
-from index.compose import compose
+from index.compose import Unreadable, compose
 
 _PAGE_NUMBER = re.compile(r"(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?|[-–—]\s*\d{1,4}\s*[-–—]", re.IGNORECASE)
 _ENDS_SENTENCE = (".", "!", "?", ":", ";", '"', "”", "’", ")")
@@ -42,7 +42,7 @@ SHORT_LINE = 0.8  # a line shorter than this share of the usual width can end a 
 HEADING_LINE = 0.6
 
 
-class PdfUnreadable(ValueError):
+class PdfUnreadable(Unreadable):
     """The PDF has no text the index can read; the message says why."""
 
 
