@@ -140,7 +140,10 @@ def answer_head(answer: Answer) -> str:
         # A "sentence" can be a whole unpunctuated page; its full text is in extract [1] anyway.
         pieces = _pieces(" ".join(answer.sentence.text.split()), ANSWER_BUDGET)
         sentence = (esc(pieces[0]) if pieces else "") + ("…" if len(pieces) > 1 else "")
-        return f"<b>Answer:</b> {sentence}\n<i>— {citation(answer.sentence)}</i>"
+        head = f"<b>Answer:</b> {sentence}\n<i>— {citation(answer.sentence)}</i>"
+        # How sure, in the words every front end uses (retrieval.confidence); none when confident.
+        label = answer.confidence_label
+        return head + (f"\n<b>{esc(label)}</b>" if label else "")
     asked = f" “{esc(shorten(answer.question, 300))}”" if answer.question else ""
     text = f"<b>Not answered:</b> nothing in the documents answers{asked} closely enough."
     if answer.extracts:

@@ -50,6 +50,7 @@ class RetrievalConfig:
     min_score: float = 0.2
     candidates: int = 20
     min_confidence: float = 0.3
+    high_confidence: float = 0.7
     mode: str = "hybrid"
     extract_chars: int = 500
 
@@ -250,10 +251,17 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         min_score=s.float("min_score", 0.2, minimum=-1.0, maximum=1.0),
         candidates=s.int("candidates", 20, minimum=1, maximum=1000),
         min_confidence=s.float("min_confidence", 0.3, minimum=0.0, maximum=1.0),
+        high_confidence=s.float("high_confidence", 0.7, minimum=0.0, maximum=1.0),
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
         extract_chars=s.int("extract_chars", 500, minimum=50, maximum=20_000),
     )
     s.done()
+    if retrieval.high_confidence < retrieval.min_confidence:
+        raise ConfigError(
+            "retrieval.high_confidence must be at least retrieval.min_confidence. "
+            f"Currently, retrieval.high_confidence is {retrieval.high_confidence} "
+            f"and retrieval.min_confidence is {retrieval.min_confidence}"
+        )
     if retrieval.candidates < retrieval.top_k:
         raise ConfigError(
             "retrieval.candidates must be at least retrieval.top_k. "
