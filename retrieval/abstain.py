@@ -56,8 +56,9 @@ class Evidence:
 
 
 # Fitted by eval/calibrate.py (see the module docstring); order as in Evidence.
-WEIGHTS = (14.63, 7.77, 5.79, 2.48, -2.34, 0.0, 0.0, 0.0, 0.0, 0.0)
-BIAS = -12.23
+# entity_unknown stays at 0: it adds nothing once entity_missing is in (docs/quality.md, ablation).
+WEIGHTS = (10.28, 4.48, 3.37, 3.07, -3.26, -2.54, 0.0, 1.57, 0.42, 0.93)
+BIAS = -7.64
 
 
 def answer_confidence(evidence: Evidence, weights: tuple[float, ...] = WEIGHTS, bias: float = BIAS) -> float:
