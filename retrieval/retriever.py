@@ -232,7 +232,8 @@ class Retriever:
         if not scored:
             return Answer(question, answered=False)
         candidates = [s for s in scored if s.rank < SENTENCE_POOL]
-        best = choose_sentence(candidates, answer_type(question))
+        # The one-signal baselines (bm25, dense modes) choose by their signal alone.
+        best = choose_sentence(candidates, answer_type(question) if self.weights.cue else None)
         extracts = self._extracts(best, scored, top_k)
         evidence = self.evidence(question, best, candidates, hits, q_terms)
         confidence = answer_confidence(evidence)
