@@ -33,8 +33,9 @@ from telegram.ext import (
 
 from bot import handlers, render
 from bot.digest_job import TICK_SECONDS, Clock, DigestPoster, utc_now
-from bot.digest_store import DigestStore
+from bot.digest_store import LEGACY_FILE, DigestStore
 from bot.services import Services
+from bot.state import STATE_FILE, StateDB
 from core.config import Config
 from core.embedder import Embedder, load_embedder, onnx_cache_dir
 from core.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
@@ -43,7 +44,6 @@ from retrieval.retriever import Retriever
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
-DIGEST_STATE = "digest.sqlite"
 
 COMMANDS = [
     BotCommand("ask", "Answer a question from the documents"),
@@ -91,7 +91,10 @@ def build_application(
             retriever = None
         services = Services(config, embedder, retriever)
         application.bot_data["services"] = services
-        store = DigestStore(config.bot.data_dir / DIGEST_STATE)
+        state = await asyncio.to_thread(StateDB.open_sqlite, config.bot.data_dir / STATE_FILE)
+        application.bot_data["state"] = state
+        store = DigestStore(state)
+        store.import_legacy(config.bot.data_dir / LEGACY_FILE)
         store.sync_configured(config.digest.chats, clock())
         application.bot_data["digest"] = DigestPoster(config.digest, store, services.slot.use, clock)
         # The first check runs right away, so a digest missed while the bot was down goes out now.
@@ -109,9 +112,9 @@ def build_application(
         services = application.bot_data.get("services")
         if services is not None:
             services.close()
-        digest = application.bot_data.get("digest")
-        if digest is not None:
-            digest.store.close()
+        state = application.bot_data.get("state")
+        if state is not None:
+            state.close()
 
     application = (
         ApplicationBuilder()

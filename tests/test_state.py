@@ -1,0 +1,126 @@
+"""The bot's state database: transactions, expiring records, crash safety, the old digest file."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.digest_store import DigestStore
+from bot.state import KeyValue, StateDB
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def db(tmp_path):
+    state = StateDB.open_sqlite(tmp_path / "state.sqlite")
+    yield state
+    state.close()
+
+
+def test_transaction_rolls_back_everything_on_error(db):
+    db.ensure("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v BIGINT NOT NULL);")
+    db.run("INSERT INTO t VALUES (?, ?)", ("a", 1))
+    with pytest.raises(RuntimeError):
+        with db.transaction() as tx:
+            tx.run("UPDATE t SET v = 2 WHERE k = ?", ("a",))
+            tx.run("INSERT INTO t VALUES (?, ?)", ("b", 5))
+            raise RuntimeError("boom")
+    assert db.run("SELECT k, v FROM t ORDER BY k") == [("a", 1)]
+
+
+def test_auto_numbered_ids_are_returned_by_insert(db):
+    db.ensure("CREATE TABLE IF NOT EXISTS log ({id}, text TEXT NOT NULL);")
+    first = db.run("INSERT INTO log (text) VALUES (?) RETURNING id", ("x",))[0][0]
+    second = db.run("INSERT INTO log (text) VALUES (?) RETURNING id", ("y",))[0][0]
+    assert second == first + 1
+
+
+def test_records_expire_and_purge_deletes_only_expired(db):
+    kv = KeyValue(db)
+    kv.put("turn", "chat:1", {"q": "Who?"}, expires=NOW + timedelta(minutes=10))
+    kv.put("turn", "chat:2", {"q": "When?"}, expires=NOW - timedelta(seconds=1))
+    kv.put("pref", "chat:1", "ru")
+    assert kv.get("turn", "chat:1", now=NOW) == {"q": "Who?"}
+    assert kv.get("turn", "chat:2", now=NOW) is None
+    assert kv.get("turn", "chat:1", now=NOW + timedelta(minutes=11)) is None
+    assert kv.get("pref", "chat:1", now=NOW + timedelta(days=999)) == "ru"
+    assert kv.purge(NOW) == 1
+    assert db.run("SELECT namespace, key FROM kv ORDER BY namespace, key") == [("pref", "chat:1"), ("turn", "chat:1")]
+
+
+def test_records_survive_reopen(tmp_path):
+    path = tmp_path / "state.sqlite"
+    first = StateDB.open_sqlite(path)
+    KeyValue(first).put("turn", "chat:1", ["a", 1])
+    first.close()
+    again = StateDB.open_sqlite(path)
+    assert KeyValue(again).get("turn", "chat:1", now=NOW) == ["a", 1]
+    again.close()
+
+
+def test_concurrent_writers_from_threads_lose_nothing(db):
+    db.ensure("CREATE TABLE IF NOT EXISTS hits (n BIGINT NOT NULL);")
+
+    def write(base):
+        for i in range(100):
+            with db.transaction() as tx:
+                tx.run("INSERT INTO hits VALUES (?)", (base + i,))
+
+    threads = [threading.Thread(target=write, args=(k * 1000,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert db.run("SELECT count(*), count(DISTINCT n) FROM hits") == [(800, 800)]
+
+
+def test_committed_rows_survive_kill_9_of_the_writer(tmp_path):
+    path = tmp_path / "state.sqlite"
+    script = f"""
+import os, signal
+from bot.state import StateDB
+db = StateDB.open_sqlite(__import__('pathlib').Path({str(path)!r}))
+db.ensure("CREATE TABLE IF NOT EXISTS t (n BIGINT);")
+for i in range(50):
+    db.run("INSERT INTO t VALUES (?)", (i,))
+with db.transaction() as tx:
+    tx.run("INSERT INTO t VALUES (?)", (999,))
+    os.kill(os.getpid(), signal.SIGKILL)   # dies inside an open transaction
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert result.returncode == -9
+    db = StateDB.open_sqlite(path)
+    assert db.run("SELECT count(*), max(n) FROM t") == [(50, 49)]
+    assert db.run("PRAGMA integrity_check") == [("ok",)]
+    db.close()
+
+
+def test_digest_state_is_imported_once_from_the_old_digest_file(tmp_path):
+    legacy = tmp_path / "digest.sqlite"
+    old = sqlite3.connect(legacy)
+    old.executescript(
+        "CREATE TABLE chats (chat TEXT PRIMARY KEY, active INTEGER NOT NULL, subscribed_at TEXT NOT NULL,"
+        " changed_by TEXT NOT NULL, last_slot TEXT, last_posted TEXT);"
+        "CREATE TABLE carried (chat TEXT NOT NULL, doc TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (chat, doc));"
+        "INSERT INTO chats VALUES ('-100', 1, '2026-11-01T08:00:00+00:00', 'config', '2026-11-30T08:00:00+00:00', NULL);"
+        "INSERT INTO chats VALUES ('-200', 0, '2026-11-01T08:00:00+00:00', 'user:7', NULL, NULL);"
+        "INSERT INTO carried VALUES ('-100', 'a.txt', 'h1');"
+    )
+    old.commit()
+    old.close()
+    db = StateDB.open_sqlite(tmp_path / "state.sqlite")
+    store = DigestStore(db)
+    assert store.import_legacy(legacy) == 2
+    assert store.subscribers() == ["-100"]  # the unsubscribed chat stays unsubscribed
+    assert store.carried("-100") == {"a.txt": "h1"}
+    assert store.last_slot("-100") == datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+    store.unsubscribe("-100", by="user:7")
+    assert store.import_legacy(legacy) == 0  # once only: a later unsubscribe is not undone
+    assert store.subscribers() == []
+    db.close()
