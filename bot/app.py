@@ -31,7 +31,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, render
+from bot import handlers, ingest, render
 from bot.digest_job import TICK_SECONDS, Clock, DigestPoster, utc_now
 from bot.digest_store import LEGACY_FILE, DigestStore
 from bot.services import Services
@@ -43,7 +43,10 @@ from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+# Channel posts and their edits become documents ([ingest] channels); Telegram sends them only if asked.
+ALLOWED_UPDATES = [
+    Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER, Update.CHANNEL_POST, Update.EDITED_CHANNEL_POST
+]
 
 COMMANDS = [
     BotCommand("ask", "Answer a question from the documents"),
@@ -58,6 +61,8 @@ GROUP_ADMIN_COMMANDS = COMMANDS + [
 ADMIN_COMMANDS = GROUP_ADMIN_COMMANDS + [
     BotCommand("digest", "Post this chat's digest now (admins only)"),
     BotCommand("reindex", "Re-read the documents (admins only)"),
+    BotCommand("add", "Add a document from a link (admins only)"),
+    BotCommand("forget", "Remove a document (admins only)"),
 ]
 
 
@@ -91,6 +96,7 @@ def build_application(
             retriever = None
         services = Services(config, embedder, retriever)
         application.bot_data["services"] = services
+        application.bot_data["ingest"] = ingest.Ingest.create(config, services)
         state = await asyncio.to_thread(StateDB.open_sqlite, config.bot.data_dir / STATE_FILE)
         application.bot_data["state"] = state
         store = DigestStore(state)
@@ -109,6 +115,8 @@ def build_application(
         log.info("bot @%s ready: %s document(s)", application.bot.username, application.bot_data["services"].document_count())
 
     async def post_shutdown(application: Application) -> None:
+        if "ingest" in application.bot_data:  # index what channel posts are still waiting for
+            await application.bot_data["ingest"].builds.close()
         services = application.bot_data.get("services")
         if services is not None:
             services.close()
@@ -147,6 +155,18 @@ def add_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("digest", handlers.digest_command))
     application.add_handler(CommandHandler("subscribe", handlers.subscribe))
     application.add_handler(CommandHandler("unsubscribe", handlers.unsubscribe))
+    # Documents through Telegram (bot/ingest.py); not on edits, which would add or forget twice.
+    new = filters.UpdateType.MESSAGE
+    application.add_handler(CommandHandler("add", ingest.add_command, filters=new))
+    application.add_handler(CommandHandler("forget", ingest.forget, filters=new))
+    application.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS, ingest.channel_post))
+    private = filters.ChatType.PRIVATE & new
+    application.add_handler(MessageHandler(private & filters.Document.ALL, ingest.document_message))
+    media = filters.PHOTO | filters.VIDEO | filters.ANIMATION | filters.VOICE | filters.VIDEO_NOTE | filters.AUDIO
+    application.add_handler(MessageHandler(private & media, ingest.media_message))
+    forwarded = ingest.ForwardedChannelPost() & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND
+    application.add_handler(MessageHandler(private & forwarded, ingest.forwarded_post))
+    application.add_handler(MessageHandler(private & filters.TEXT & filters.Regex(ingest.URL_ONLY), ingest.link_message))
     application.add_handler(ChatMemberHandler(handlers.membership, ChatMemberHandler.MY_CHAT_MEMBER))
     text = filters.TEXT & ~filters.COMMAND
     application.add_handler(MessageHandler(filters.ChatType.PRIVATE & text, handlers.private_message))

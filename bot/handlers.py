@@ -24,6 +24,7 @@ from telegram.ext import ContextTypes, filters
 from bot import digest, render
 from bot.digest_job import DigestPoster
 from bot.services import CachedAnswer, Services
+from index.build import BuildReport
 from core.errors import DocQAError
 from core.text import words
 
@@ -273,7 +274,8 @@ async def _document_intro(message: Message, services: Services, payload: str) ->
         await send(message, [render.unknown_document_link()], quote=False)
         return
     title, sentences = summary
-    await send(message, [digest.render_document_intro(title, doc, sentences)], quote=False)
+    source = (await asyncio.to_thread(services.document_sources)).get(doc)
+    await send(message, [digest.render_document_intro(title, doc, sentences, source)], quote=False)
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -285,12 +287,14 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sources: the indexed documents with their titles."""
     message = update.effective_message
-    documents = await asyncio.to_thread(services_of(context).documents)
-    await send(message, render.sources_messages(documents), quote=not _private(message))
+    services = services_of(context)
+    documents = await asyncio.to_thread(services.documents)
+    links = await asyncio.to_thread(services.document_sources)
+    await send(message, render.sources_messages(documents, links), quote=not _private(message))
 
 
-class _Progress:
-    """Latest (done, total) reported by the build thread, read by the event loop."""
+class BuildProgress:
+    """Latest (done, total) reported by a build thread, read by the event loop."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -323,25 +327,38 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.info("reindex started by admin user id %s", user.id)
         shown = render.reindex_progress(0, 0)
         status = (await send(message, [shown], quote=quote))[0]
-        progress = _Progress()
-        build = asyncio.create_task(asyncio.to_thread(services.rebuild, progress.update))
-        while not (await asyncio.wait({build}, timeout=PROGRESS_EVERY))[0]:
-            text = render.reindex_progress(*progress.value)
-            if text != shown:
-                await edit(status, text)
-                shown = text
-        try:
-            report = build.result()
-        except DocQAError as exc:
-            log.warning("reindex failed, the previous index keeps serving: %s", exc)
-            await edit(status, render.reindex_failed(exc))
-            return
-        except Exception as exc:
-            log.error("reindex failed, the previous index keeps serving", exc_info=exc)
-            await edit(status, render.reindex_failed(RuntimeError("unexpected error; details are in the log")))
-            return
-        log.info("reindex done: %d documents, %d passages in %.1fs", report.documents, report.passages, report.seconds)
-        await edit(status, render.reindex_done(report))
+        progress = BuildProgress()
+        build = asyncio.to_thread(services.rebuild, progress.update)
+        report = await await_build(status, build, lambda: render.reindex_progress(*progress.value), shown)
+        if report is not None:
+            await edit(status, render.reindex_done(report))
+
+
+async def await_build(
+    status: Message, build: Awaitable[BuildReport], describe: Callable[[], str], shown: str
+) -> BuildReport | None:
+    """Wait for ``build``, editing ``status`` with ``describe()`` as it changes; on failure say so there.
+
+    Returns the report, or None when the build failed (the previous index keeps serving).
+    """
+    task = asyncio.ensure_future(build)
+    while not (await asyncio.wait({task}, timeout=PROGRESS_EVERY))[0]:
+        text = describe()
+        if text != shown:
+            await edit(status, text)
+            shown = text
+    try:
+        report = task.result()
+    except DocQAError as exc:
+        log.warning("reindex failed, the previous index keeps serving: %s", exc)
+        await edit(status, render.reindex_failed(exc))
+        return None
+    except Exception as exc:
+        log.error("reindex failed, the previous index keeps serving", exc_info=exc)
+        await edit(status, render.reindex_failed(RuntimeError("unexpected error; details are in the log")))
+        return None
+    log.info("reindex done: %d documents, %d passages in %.1fs", report.documents, report.passages, report.seconds)
+    return report
 
 
 # ------------------------------------------------------------------ digests

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
@@ -111,8 +112,23 @@ def quote_blocks(heading: str, text: str, limit: int = MAX_LENGTH) -> list[str]:
     return blocks
 
 
+def link_url(url: str | None) -> str | None:
+    """``url`` if Telegram can show it as a link (absolute http or https, no spaces or control characters), else None."""
+    if not url or len(url) > 2048 or any(ch.isspace() or not ch.isprintable() for ch in url):
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+
+
+def linked(text_html: str, url: str | None) -> str:
+    """``text_html`` as a link to ``url`` when it is a safe http(s) URL; else unchanged."""
+    url = link_url(url)
+    return f'<a href="{html.escape(url, quote=True)}">{text_html}</a>' if url else text_html
+
+
 def citation(extract: Extract) -> str:
-    return f"{esc(shorten(extract.title, 200))}, {extract.location}"
+    """The extract's title (a link to the original when it came with one) and its place in the document."""
+    return f"{linked(esc(shorten(extract.title, 200)), extract.source)}, {extract.location}"
 
 
 def extract_blocks(number: int, extract: Extract, answer: Extract | None = None) -> list[str]:
@@ -219,7 +235,9 @@ def help_text(bot_username: str | None) -> str:
         "/help – this message\n"
         "/subscribe, /unsubscribe – digests of new documents in a group (group admins)\n"
         "/digest – post this chat's digest now (bot admins)\n"
-        "/reindex – re-read the documents (bot admins)"
+        "/reindex – re-read the documents (bot admins)\n"
+        "/add <i>link</i> – add a web page, PDF, Word file or text (bot admins; a link or file sent here works too)\n"
+        "/forget – remove a document: reply it to the upload or my report, or /forget <i>number</i> from /sources (bot admins)"
     )
 
 
@@ -231,11 +249,13 @@ def unknown_command() -> str:
     return "I do not know that command. Send a question as a message, or see /help."
 
 
-def sources_messages(documents: Sequence[tuple[str, str]]) -> list[str]:
+def sources_messages(documents: Sequence[tuple[str, str]], sources: Mapping[str, str] | None = None) -> list[str]:
+    """The numbered document list (the numbers ``/forget`` takes); titles link to their originals."""
     if not documents:
         return ["There are no documents in the index."]
+    sources = sources or {}
     blocks = [f"<b>{len(documents)} document{'s' if len(documents) != 1 else ''}</b>"]
-    blocks += [f"{n}. {esc(title)} <i>({esc(doc)})</i>" for n, (doc, title) in enumerate(documents, 1)]
+    blocks += [f"{n}. {linked(esc(title), sources.get(doc))} <i>({esc(doc)})</i>" for n, (doc, title) in enumerate(documents, 1)]
     return pack(blocks, separator="\n")
 
 

@@ -142,6 +142,11 @@ class Services:
         with self.slot.use() as retriever:
             return retriever.documents
 
+    def document_sources(self) -> dict[str, str]:
+        """Document -> the original's URL, for documents that came with one (links, channel posts)."""
+        with self.slot.use() as retriever:
+            return {doc: url for doc, _ in retriever.documents if (url := retriever.source(doc))}
+
     def document_summary(self, doc: str, sentences: int) -> tuple[str, list[KeySentence]] | None:
         """(title, key sentences) of an indexed document, for deep links from digests."""
         with self.slot.use() as retriever:

@@ -78,6 +78,18 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    """Documents that arrive through Telegram: uploads, links and channel posts."""
+
+    channels: tuple[int | str, ...] = ()  # channel ids or "@channel" usernames whose posts are indexed
+    min_post_chars: int = 200  # shorter posts are not documents
+    post_delay: float = 10.0  # seconds: channel posts arriving within this window share one build
+    allow_private_urls: bool = False  # let links reach loopback, private and link-local addresses
+    fetch_timeout: float = 20.0  # seconds per link download (connect, and between bytes)
+    subfolder: str = "telegram"  # where in the seeds folder documents from Telegram are kept
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     seeds: SeedsConfig
@@ -86,6 +98,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     bot: BotConfig = field(default_factory=BotConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
 
 
 class _Section:
@@ -130,6 +143,23 @@ class _Section:
                 f"Currently, {self._key(key)} is {value!r}"
             )
         return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._take(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self._key(key)} must be true or false. Currently, {self._key(key)} is {value!r}")
+        return value
+
+    def relative_folder(self, key: str, default: str) -> str:
+        """A folder name inside another folder: relative, no ``..``, no hidden parts."""
+        value = self.str(key, default)
+        parts = value.replace("\\", "/").split("/")
+        if value.startswith("/") or any(not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", p) for p in parts):
+            raise ConfigError(
+                f"{self._key(key)} must be a relative folder name such as \"telegram\" (letters, digits, _ . -, "
+                f"no leading dot, no ..). Currently, {self._key(key)} is {value!r}"
+            )
+        return "/".join(parts)
 
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = self._take(key, default)
@@ -190,7 +220,7 @@ class _Section:
             )
 
 
-_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest")
+_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest", "ingest")
 
 
 def load_config(path: str | Path = "config.toml") -> Config:
@@ -289,4 +319,17 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     )
     s.done()
 
-    return Config(path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest)
+    s = _Section("ingest", raw.get("ingest", {}))
+    ingest = IngestConfig(
+        channels=s.chat_list("channels"),
+        min_post_chars=s.int("min_post_chars", 200, minimum=1, maximum=100_000),
+        post_delay=s.float("post_delay", 10.0, minimum=0.0, maximum=3600.0),
+        allow_private_urls=s.bool("allow_private_urls", False),
+        fetch_timeout=s.float("fetch_timeout", 20.0, minimum=0.1, maximum=600.0),
+        subfolder=s.relative_folder("subfolder", "telegram"),
+    )
+    s.done()
+
+    return Config(
+        path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest, ingest=ingest
+    )

@@ -32,3 +32,7 @@ class ModelError(DocQAError):
 
 class BuildError(DocQAError):
     """An index build could not complete; the previous index is untouched."""
+
+
+class IngestError(DocQAError):
+    """A document sent through Telegram (an upload, a link, a post) cannot be added; the message says why."""

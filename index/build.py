@@ -29,6 +29,7 @@ from index.chunk import ChunkSettings, Passage, Sentence, chunk_document, split_
 from index.documents import Skipped, read_documents
 from index.faiss_build import choose_index_type, make_faiss_index
 from index.lexical import LexicalIndex
+from index.sources import read_sources
 from index.store import (
     FORMAT_VERSION,
     DocumentRecord,
@@ -131,6 +132,8 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         known_text=lambda doc, sha256: _previous_text(previous, doc, sha256),
     )
     report = BuildReport(skipped=skipped)
+    # Documents that came through Telegram: their source link, and a title given with them.
+    origins = read_sources(seeds_dir)
 
     records: list[DocumentRecord] = []
     passages: list[Passage] = []
@@ -144,7 +147,8 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
             rows = _reusable_rows(previous, document.doc, old.get("passages"))
             sentence_rows = _reusable_sentences(previous, document.doc) if rows is not None else None
             if rows is not None and sentence_rows is not None:
-                records.append(DocumentRecord(document.doc, old["title"], document.sha256, document.text))
+                title = _given_title(origins, document.doc) or old["title"]
+                records.append(DocumentRecord(document.doc, title, document.sha256, document.text))
                 passages.extend(p for _, p in rows)
                 vectors.extend(previous.vectors[i] for i, _ in rows)
                 sentences.extend(s for _, s in sentence_rows)
@@ -152,6 +156,7 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
                 continue
         (report.changed if old else report.added).append(document.doc)
         title, doc_passages = chunk_document(document.doc, document.text, settings)
+        title = _given_title(origins, document.doc) or title
         records.append(DocumentRecord(document.doc, title, document.sha256, document.text))
         first = len(sentences)
         doc_sentences = split_document_sentences(document.doc, document.text)
@@ -218,6 +223,7 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         "documents": {
             r.doc: {"title": r.title, "sha256": r.sha256, "passages": per_doc.get(r.doc, 0)}
             | ({"pages": list(pages[r.doc])} if pages.get(r.doc) else {})
+            | ({"source": origins[r.doc].source} if r.doc in origins and origins[r.doc].source else {})
             for r in records
         },
     }
@@ -237,6 +243,11 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         report.passages, report.embedded, report.seconds,
     )
     return report
+
+
+def _given_title(origins: dict, doc: str) -> str | None:
+    origin = origins.get(doc)
+    return origin.title if origin is not None else None
 
 
 def _member_rows(passage: Passage, doc_sentences: list[Sentence], starts: list[int], first: int) -> list[int] | None:

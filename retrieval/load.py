@@ -40,6 +40,11 @@ class LoadedIndex:
         """Where each page of a PDF starts in its text, for the documents that have pages."""
         return {doc: tuple(meta["pages"]) for doc, meta in self.manifest["documents"].items() if meta.get("pages")}
 
+    @property
+    def sources(self) -> dict[str, str]:
+        """Source URL (a link, a channel post) of each document that has one."""
+        return {doc: meta["source"] for doc, meta in self.manifest["documents"].items() if meta.get("source")}
+
     def close(self) -> None:
         self.store.close()
 

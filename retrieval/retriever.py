@@ -81,6 +81,7 @@ class Extract:
     start: int
     end: int
     page: int | None = None  # the page it starts on, for documents with pages (PDFs)
+    source: str | None = None  # the original's URL (a link, a channel post) for documents that came with one
 
     @property
     def location(self) -> str:
@@ -93,6 +94,7 @@ class Extract:
             "title": self.title,
             "paragraph": self.paragraph,
             "page": self.page,
+            "source": self.source,
             "text": self.text,
             "score": round(self.score, 4),
         }
@@ -161,6 +163,7 @@ class Retriever:
         self.weights = MODE_WEIGHTS[self.mode]
         self._titles = index.titles
         self._pages = index.pages
+        self._sources = index.sources
         self._doc_cache: dict[str, str] = {}
         self._lock = threading.Lock()
         # Bounded memo tables (plain dicts: a lost race only computes a value twice).
@@ -180,6 +183,10 @@ class Retriever:
     def documents(self) -> list[tuple[str, str]]:
         """(document, title) for every indexed document, sorted by document name."""
         return sorted(self._titles.items())
+
+    def source(self, doc: str) -> str | None:
+        """The original's URL for a document that came with one (a link, a channel post), else None."""
+        return self._sources.get(doc)
 
     @property
     def passage_count(self) -> int:
@@ -395,7 +402,9 @@ class Retriever:
 
     def _cited(self, doc: str, paragraph: int, text: str, score: float, start: int, end: int) -> Extract:
         """An extract of ``doc`` with its citation: title, paragraph and, in a PDF, page."""
-        return Extract(doc, self._titles.get(doc, doc), paragraph, text, score, start, end, self._page(doc, start))
+        return Extract(
+            doc, self._titles.get(doc, doc), paragraph, text, score, start, end, self._page(doc, start), self._sources.get(doc)
+        )
 
     def _page(self, doc: str, offset: int) -> int | None:
         pages = self._pages.get(doc)

@@ -7,11 +7,19 @@ Usage::
         reply = api.wait_for(lambda: api.sent(chat_id=7))
 
 The server implements the methods the bot calls, records every call with its
-decoded parameters, long-polls ``getUpdates`` like Telegram, validates the HTML
+decoded parameters, long-polls ``getUpdates`` like Telegram (delivering only the
+update types the bot asked for in ``allowed_updates``), validates the HTML
 of ``sendMessage``/``editMessageText`` the way Telegram does (allowed tags only,
-proper nesting, only &lt; &gt; &amp; &quot; and numeric entities, at most 4096
-characters of visible text) and answers 400 "can't parse entities" otherwise.
-Faults (400, 429 with retry_after, 500) can be queued per method.
+proper nesting, only &lt; &gt; &amp; &quot; and numeric entities, links only to
+http(s)/tg URLs, at most 4096 characters of visible text) and answers 400
+"can't parse entities" otherwise.  Faults (400, 429 with retry_after, 500) can be
+queued per method.
+
+Files: ``api.private_document(user, "report.pdf", data)`` registers a file and
+builds the message carrying it; ``getFile`` answers its ``file_path`` (400 "file is
+too big" over 20 MB, like the public Bot API) and ``GET /file/bot<token>/<file_path>``
+serves its bytes, recorded as a call to the pseudo-method ``download``.
+``api.cut_next_download()`` sends half a file and drops the connection.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import asyncio
 import html
 import itertools
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +41,8 @@ TOKEN = "123456789:AAFakeTokenForTests_do-not-log-me"
 BOT_ID = 123456789
 BOT_USERNAME = "cited_answers_bot"
 MAX_TEXT = 4096
+# The public Bot API serves downloads of files up to 20 MB (getFile fails above).
+MAX_DOWNLOAD = 20 * 1024 * 1024
 # Pseudo-statuses for faults below HTTP: a dropped connection and a request left hanging.
 DROP = 0
 HANG = -1
@@ -69,6 +80,10 @@ class _TelegramHTML(HTMLParser):
                 self.fail(f"unsupported attribute \"{name}\" of tag \"{tag}\"")
         if tag == "span" and dict(attrs).get("class") != "tg-spoiler":
             self.fail("span must have class tg-spoiler")
+        if tag == "a":
+            href = dict(attrs).get("href") or ""
+            if not re.fullmatch(r"(https?|tg)://[^\s<>\"]+", href):
+                self.fail(f"wrong URL in a link: {href!r}")
         if tag == "blockquote" and "blockquote" in self.stack:
             self.fail("blockquote can't be nested")
         if ("pre" in self.stack or "code" in self.stack) and not (tag == "code" and self.stack[-1:] == ["pre"]):
@@ -159,6 +174,11 @@ class FakeBotApi:
         self.channels: dict[str, int] = {}
         self.removed_chats: set[int] = set()
         self.chat_admins: dict[int, set[int]] = {}
+        # Files the bot can fetch: file_id -> (file_path, bytes); the size getFile reports may differ.
+        self.files: dict[str, tuple[str, bytes, int]] = {}
+        self._file_ids = itertools.count(1)
+        self._cut_downloads = 0
+        self.allowed_updates: list[str] | None = None  # as the bot last asked in getUpdates
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new_update: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
@@ -196,6 +216,7 @@ class FakeBotApi:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -284,7 +305,98 @@ class FakeBotApi:
                 return
             time.sleep(seconds - idle)
 
+    def cut_next_download(self, times: int = 1) -> None:
+        """Serve only the first half of the next ``times`` file downloads, then drop the connection."""
+        with self._cond:
+            self._cut_downloads += times
+
+    def downloads(self) -> list[Call]:
+        return self.calls_to("download", ok_only=False)
+
     # Update builders ---------------------------------------------------
+
+    def add_file(self, data: bytes, file_name: str = "file", *, file_size: int | None = None) -> dict:
+        """Register a file on the server; returns the Bot API ``Document`` describing it."""
+        number = next(self._file_ids)
+        file_id = f"BQACAgIAAxkBAAI{number:06d}"
+        path = f"documents/file_{number}.{file_name.rsplit('.', 1)[-1] if '.' in file_name else 'bin'}"
+        size = len(data) if file_size is None else file_size
+        with self._cond:
+            self.files[file_id] = (path, data, size)
+        return {"file_id": file_id, "file_unique_id": f"AgAD{number:06d}", "file_name": file_name, "file_size": size}
+
+    def private_document(
+        self,
+        user_id: int,
+        file_name: str | None,
+        data: bytes,
+        *,
+        caption: str | None = None,
+        mime_type: str | None = None,
+        file_size: int | None = None,
+        forward_from_channel: dict | None = None,
+    ) -> dict:
+        """A message in the private chat with ``user_id`` carrying a file (``file_size`` may lie, as a test needs)."""
+        document = self.add_file(data, file_name or "file", file_size=file_size)
+        if file_name is None:
+            del document["file_name"]
+        if mime_type:
+            document["mime_type"] = mime_type
+        update = self.private_text(user_id, "")
+        message = update["message"]
+        del message["text"]
+        message["document"] = document
+        if caption:
+            message["caption"] = caption
+        if forward_from_channel:
+            message["forward_origin"] = forward_from_channel
+        return update
+
+    def private_photo(self, user_id: int) -> dict:
+        update = self.private_text(user_id, "")
+        message = update["message"]
+        del message["text"]
+        message["photo"] = [{"file_id": "AgACphoto", "file_unique_id": "AQADphoto", "width": 90, "height": 90, "file_size": 1200}]
+        return update
+
+    def channel(self, chat_id: int, username: str | None = "news", title: str = "News desk") -> dict:
+        chat = {"id": chat_id, "type": "channel", "title": title}
+        if username:
+            chat["username"] = username
+        return chat
+
+    def channel_post(self, chat: dict, text: str, *, message_id: int | None = None, reply_to: dict | None = None) -> dict:
+        """A ``channel_post`` update: ``text`` posted in the channel ``chat`` (see ``channel``)."""
+        post = {
+            "message_id": next(self._message_ids) if message_id is None else message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "sender_chat": chat,
+            "text": text,
+        }
+        if text.startswith("/"):
+            post["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_length(text.split()[0])}]
+        if reply_to is not None:
+            post["reply_to_message"] = reply_to
+        return {"channel_post": post}
+
+    def edited_channel_post(self, post_update: dict, text: str) -> dict:
+        """An ``edited_channel_post`` update: the post of ``post_update`` now reads ``text``."""
+        post = dict(post_update.get("channel_post") or post_update["edited_channel_post"], text=text)
+        post["edit_date"] = int(time.time())
+        return {"edited_channel_post": post}
+
+    def forwarded_post(self, user_id: int, post_update: dict) -> dict:
+        """The channel post of ``post_update``, forwarded by ``user_id`` to the bot's private chat."""
+        post = post_update["channel_post"]
+        update = self.private_text(user_id, post["text"])
+        update["message"]["forward_origin"] = self.channel_origin(post["chat"], post["message_id"], post["date"])
+        return update
+
+    def channel_origin(self, chat: dict, message_id: int, date: int | None = None) -> dict:
+        return {"type": "channel", "chat": chat, "message_id": message_id, "date": date or int(time.time())}
+
+    # Update builders (messages) -----------------------------------------
 
     def user(self, user_id: int, name: str = "Ada") -> dict:
         return {"id": user_id, "is_bot": False, "first_name": name}
@@ -422,6 +534,45 @@ class FakeBotApi:
             raise _ApiError("Bad Request: message is too long")
         return visible
 
+    def _api_getFile(self, params):
+        file_id = params.get("file_id")
+        with self._cond:
+            known = self.files.get(file_id)
+        if known is None:
+            raise _ApiError("Bad Request: invalid file_id")
+        path, data, size = known
+        if size > MAX_DOWNLOAD:
+            raise _ApiError("Bad Request: file is too big")
+        return {"file_id": file_id, "file_unique_id": "AgAD" + file_id[-6:], "file_size": size, "file_path": path}
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info["path"]
+        call = Call("download", {"file_path": path})
+        if request.match_info["token"] != self.token:
+            call.status = 401
+            self._record(call)
+            return web.Response(status=401, text="Unauthorized")
+        with self._cond:
+            data = next((d for p, d, _ in self.files.values() if p == path), None)
+            cut = self._cut_downloads > 0 and data is not None
+            if cut:
+                self._cut_downloads -= 1
+        if data is None:
+            call.status = 404
+            self._record(call)
+            return web.Response(status=404, text="Not Found")
+        if not cut:
+            self._record(call)
+            return web.Response(body=data, content_type="application/octet-stream")
+        # Half the file, then the connection drops: the client must not keep what it got.
+        call.status, call.error = DROP, "connection dropped halfway"
+        self._record(call)
+        response = web.StreamResponse(headers={"Content-Length": str(len(data)), "Content-Type": "application/octet-stream"})
+        await response.prepare(request)
+        await response.write(data[: len(data) // 2])
+        request.transport.close()
+        return response
+
     def _api_getMe(self, params):
         return dict(self.bot, can_join_groups=True, can_read_all_group_messages=False, supports_inline_queries=False)
 
@@ -507,10 +658,14 @@ class FakeBotApi:
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
         deadline = time.monotonic() + timeout
+        if params.get("allowed_updates") is not None:
+            self.allowed_updates = list(params["allowed_updates"])
         while True:
             with self._cond:
                 if offset:
                     self._updates = [u for u in self._updates if u["update_id"] >= offset]  # confirmed
+                if self.allowed_updates:  # Telegram never delivers a type the bot did not ask for
+                    self._updates = [u for u in self._updates if set(u) - {"update_id"} <= set(self.allowed_updates)]
                 pending = [u for u in self._updates if u["update_id"] >= offset][:limit]
                 self._new_update.clear()
             remaining = deadline - time.monotonic()

@@ -55,9 +55,10 @@ def test_ask_json_reads_questions_from_stdin_one_object_per_line(built):
     assert "Syed Haider Shah" in first["answer"] and "Elizabeth Richard" in first["answer"]
     assert 1 <= len(first["extracts"]) <= 3
     for extract in first["extracts"]:
-        assert set(extract) == {"doc", "title", "paragraph", "page", "text", "score"}
+        assert set(extract) == {"doc", "title", "paragraph", "page", "source", "text", "score"}
         assert extract["doc"] == "article.txt" and isinstance(extract["paragraph"], int)
         assert extract["page"] is None  # pages are for PDFs
+        assert extract["source"] is None  # sources are for documents that came with a link
         assert isinstance(extract["score"], float)
         assert extract["text"] in SEED_ARTICLE.read_text(encoding="utf-8")
     assert second["answered"] is False and second["answer"] is None
