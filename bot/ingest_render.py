@@ -59,17 +59,18 @@ def empty_file(name: str | None) -> str:
 
 
 def too_large(name: str | None, size: int, limit: int, public_limit: int | None) -> str:
-    """Why a file is not downloaded: over the Bot API's download limit, or over ``[seeds] max_file_mb``."""
-    text = f"I cannot add {_name(name)}: it is {size / MB:.1f} MB."
+    """Why a file is not downloaded: over the Bot API's download limit, or over ``[seeds] max_file_mb`` (``limit`` bytes)."""
+    text = f"I cannot add {_name(name)}: it is {size / 1e6:.1f} MB."
+    allowed = f"Documents may {{}}be at most {limit / MB:g} MB ([seeds] max_file_mb)."
     if public_limit is not None and size > public_limit:
         text += (
-            f" Telegram's public Bot API lets bots download files of up to {public_limit // MB} MB; a self-hosted "
+            f" Telegram's public Bot API lets bots download files of up to {public_limit / 1e6:g} MB; a self-hosted "
             "Bot API server (telegram-bot-api, see the README) raises that limit to 2000 MB."
         )
         if size > limit:
-            text += f" Documents may also be at most {limit / MB:g} MB ([seeds] max_file_mb)."
+            text += " " + allowed.format("also ")
     else:
-        text += f" Documents may be at most {limit / MB:g} MB ([seeds] max_file_mb)."
+        text += " " + allowed.format("")
     return text
 
 

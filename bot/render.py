@@ -113,11 +113,19 @@ def quote_blocks(heading: str, text: str, limit: int = MAX_LENGTH) -> list[str]:
 
 
 def link_url(url: str | None) -> str | None:
-    """``url`` if Telegram can show it as a link (absolute http or https, no spaces or control characters), else None."""
+    """``url`` if Telegram can show it as a link (absolute http or https, no spaces or control characters), else None.
+
+    Characters that may not stand in a URL (quotes, angle brackets, ...) are percent-encoded.
+    """
     if not url or len(url) > 2048 or any(ch.isspace() or not ch.isprintable() for ch in url):
         return None
-    parts = urlsplit(url)
-    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+    try:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+    except ValueError:  # e.g. a malformed IPv6 host
+        return None
+    return re.sub(r'["<>\\^`{|}]', lambda m: f"%{ord(m.group()):02X}", url)
 
 
 def linked(text_html: str, url: str | None) -> str:

@@ -171,7 +171,7 @@ def _request(client: httpx.Client, url: httpx.URL, allow_private: bool, deadline
 
 
 def _read_body(response: httpx.Response, max_bytes: int, deadline: float, timeout: float) -> bytes:
-    limit = f"{max_bytes / 1e6:.0f} MB"
+    limit = f"{max_bytes / 2**20:g} MB"
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise IngestError(f"the document is {_size(int(declared))}; at most {limit} can be added ([seeds] max_file_mb)")
@@ -194,7 +194,7 @@ def _read_body(response: httpx.Response, max_bytes: int, deadline: float, timeou
 
 
 def _size(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
 
 
 def _suffix(content_type: str, url: httpx.URL) -> str | None:

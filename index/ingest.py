@@ -196,7 +196,7 @@ class SeedInbox:
     def _save(self, doc: str, data: bytes, record: DocumentSource, indexed: dict[str, str]) -> Saved:
         if len(data) > self.max_bytes:
             raise IngestError(
-                f"too large ({len(data) / 1e6:.1f} MB; documents may be at most {self.max_bytes / 1e6:.0f} MB, "
+                f"too large ({len(data) / 1e6:.1f} MB; documents may be at most {self.max_bytes / 2**20:g} MB, "
                 "[seeds] max_file_mb)"
             )
         if not data:
