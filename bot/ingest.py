@@ -66,7 +66,6 @@ class PendingBuild:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     report: BuildReport | None = None
     error: BaseException | None = None
-    logged: bool = False  # a task logs this build's outcome (channel posts have nobody to tell)
 
     async def result(self) -> BuildReport:
         """The build's report (raises what the build raised)."""
@@ -130,7 +129,12 @@ class BuildQueue:
                 build.started = True
                 self.builds += 1
                 try:
-                    build.report = await asyncio.to_thread(self.services.rebuild, build.progress.update)
+                    report = build.report = await asyncio.to_thread(self.services.rebuild, build.progress.update)
+                    log.info(
+                        "index build %d for documents from Telegram: %d documents (%d added, %d changed, %d removed) in %.1fs",
+                        self.builds, report.documents, len(report.added), len(report.changed), len(report.removed),
+                        report.seconds,
+                    )
                 except Exception as exc:  # each waiter reports it; logged once here
                     build.error = exc
                     log.warning("index build for documents from Telegram failed; the previous index keeps serving: %s", exc)
@@ -460,16 +464,8 @@ async def _forget_post(ingest: Ingest, doc: str, why: str) -> None:
 
 
 def _batched_build(ingest: Ingest) -> None:
-    build = ingest.builds.request(delay=ingest.config.ingest.post_delay)
-
-    async def log_outcome():
-        with contextlib.suppress(Exception):  # failures are logged by the queue
-            report = await build.result()
-            log.info("channel posts indexed: %d documents, %d passages", report.documents, report.passages)
-
-    if not build.logged:  # one log line per build, however many posts share it
-        build.logged = True
-        asyncio.create_task(log_outcome())
+    # Nobody waits for a channel's build: the queue logs how it went.
+    ingest.builds.request(delay=ingest.config.ingest.post_delay)
 
 
 # ------------------------------------------------------------------ /forget

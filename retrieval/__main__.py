@@ -124,7 +124,7 @@ def format_text(answer: Answer) -> str:
         if answer.extracts:
             lines.append("Closest passages:")
     for n, extract in enumerate(answer.extracts, 1):
-        lines.append(f"[{n}] {extract.title}, {extract.location}")
+        lines.append(f"[{n}] {extract.title}, {extract.location}" + (f" <{extract.source}>" if extract.source else ""))
         lines.append("    " + " ".join(extract.text.split()))
     return "\n".join(lines)
 
