@@ -162,10 +162,11 @@ def add_handlers(application: Application) -> None:
     application.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS, ingest.channel_post))
     private = filters.ChatType.PRIVATE & new
     application.add_handler(MessageHandler(private & filters.Document.ALL, ingest.document_message))
-    media = filters.PHOTO | filters.VIDEO | filters.ANIMATION | filters.VOICE | filters.VIDEO_NOTE | filters.AUDIO
-    application.add_handler(MessageHandler(private & media, ingest.media_message))
+    # A forwarded channel post is its text (or a photo's caption); other media are not documents.
     forwarded = ingest.ForwardedChannelPost() & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND
     application.add_handler(MessageHandler(private & forwarded, ingest.forwarded_post))
+    media = filters.PHOTO | filters.VIDEO | filters.ANIMATION | filters.VOICE | filters.VIDEO_NOTE | filters.AUDIO
+    application.add_handler(MessageHandler(private & media, ingest.media_message))
     application.add_handler(MessageHandler(private & filters.TEXT & filters.Regex(ingest.URL_ONLY), ingest.link_message))
     application.add_handler(ChatMemberHandler(handlers.membership, ChatMemberHandler.MY_CHAT_MEMBER))
     text = filters.TEXT & ~filters.COMMAND

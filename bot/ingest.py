@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -59,7 +58,8 @@ URL_ONLY = re.compile(r"^\s*(https?://\S+)\s*$", re.IGNORECASE)
 class PendingBuild:
     """One build that has not finished; every request it serves waits on it."""
 
-    due: float
+    due: float  # event-loop time it starts at (or as soon after as the index is free)
+    deadline: float  # later requests may put ``due`` off, but not past this
     progress: BuildProgress = field(default_factory=BuildProgress)
     hurry: asyncio.Event = field(default_factory=asyncio.Event)
     started: bool = False
@@ -83,11 +83,14 @@ class BuildQueue:
     """Index builds for documents from Telegram, one at a time and never beside a /reindex.
 
     A request is served by the next build to *start*, so whatever was saved before the
-    request is in it; requests made before that build starts share it.  ``delay`` holds a
-    build back for more requests: a burst of channel posts within ``[ingest] post_delay``
-    seconds costs one build, not one per post.  A request without delay (an admin's upload)
-    starts the pending build at once.
+    request is in it; requests made before that build starts share it.  A request with a
+    ``delay`` (a channel post) lets the build wait until no such request has come for
+    ``delay`` seconds, but no longer than ``MAX_WAIT`` times ``delay`` after the first: a
+    burst of posts costs one build, and a steady stream still gets indexed.  A request
+    without delay (an admin waiting for a report) starts the pending build at once.
     """
+
+    MAX_WAIT = 6
 
     def __init__(self, services: Services):
         self.services = services
@@ -96,21 +99,23 @@ class BuildQueue:
         self._worker: asyncio.Task | None = None
 
     def request(self, delay: float = 0.0) -> PendingBuild:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + delay
+        now = asyncio.get_running_loop().time()
         if self._next is None:
-            self._next = PendingBuild(due)
-        elif due < self._next.due:
-            self._next.due = due
-            self._next.hurry.set()
+            self._next = PendingBuild(due=now + delay, deadline=now + self.MAX_WAIT * delay)
+        build = self._next
+        if delay <= 0:
+            build.due = build.deadline = now
+        else:
+            build.due = min(max(build.due, now + delay), build.deadline)
+        build.hurry.set()  # the worker re-reads ``due``
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name="ingest-builds")
-        return self._next
+        return build
 
     async def close(self) -> None:
         """Run a build still waiting out its delay now, and wait for it (at shutdown)."""
         if self._next is not None:
-            self._next.due = 0.0
+            self._next.due = self._next.deadline = 0.0
             self._next.hurry.set()
         if self._worker is not None:
             with contextlib.suppress(Exception):
@@ -225,7 +230,7 @@ def _stamp(message: Message, update: Update) -> tuple[int, int]:
 # ------------------------------------------------------------------ reporting
 
 
-async def _index_and_report(message: Message, status: Message, saved: Saved, ingest: Ingest) -> None:
+async def _index_and_report(status: Message, saved: Saved, ingest: Ingest) -> None:
     """Build (unless nothing changed), then edit ``status`` with what became of ``saved``."""
     # /forget in reply to the report finds the document.
     await asyncio.to_thread(ingest.inbox.registry.add_messages, saved.doc, message_key(status.chat_id, status.message_id))
@@ -256,7 +261,10 @@ async def _save(status: Message, what: str, call, *args, **kwargs) -> Saved | No
     except IngestError as exc:
         log.info("not adding %s: %s", what, exc)
         await edit(status, say.not_added(what, str(exc)))
-        return None
+    except OSError as exc:  # a full disk, a read-only seeds folder: nothing half-written stays
+        log.error("could not store %s in the seeds folder", what, exc_info=exc)
+        await edit(status, say.not_added(what, f"it could not be stored in the seeds folder ({exc.strerror or exc})"))
+    return None
 
 
 # ------------------------------------------------------------------ uploads
@@ -287,7 +295,7 @@ async def document_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     try:
         data = await _download(context, document)
     except _TooBig:
-        await edit(status, say.too_large(name, size or PUBLIC_DOWNLOAD_LIMIT + 1, ingest.max_bytes, PUBLIC_DOWNLOAD_LIMIT))
+        await edit(status, say.too_large(name, size, ingest.max_bytes, PUBLIC_DOWNLOAD_LIMIT))
         return
     except TelegramError as exc:
         # Never log or show the exception text of a download: the file URL holds the token.
@@ -303,7 +311,7 @@ async def document_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     )
     if saved is not None:
         log.info("admin user id %s added %s (%s)", user.id, saved.doc, saved.status)
-        await _index_and_report(message, status, saved, ingest)
+        await _index_and_report(status, saved, ingest)
 
 
 class _TooBig(Exception):
@@ -382,7 +390,7 @@ async def _add_link(message: Message, user_id: int, url: str, context: ContextTy
     )
     if saved is not None:
         log.info("admin user id %s added %s from a link (%s)", user_id, saved.doc, saved.status)
-        await _index_and_report(message, status, saved, ingest)
+        await _index_and_report(status, saved, ingest)
 
 
 # ------------------------------------------------------------------ channel posts
@@ -418,7 +426,7 @@ async def forwarded_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     )
     if saved is not None:
         log.info("admin user id %s added forwarded post %s (%s)", user.id, saved.doc, saved.status)
-        await _index_and_report(message, status, saved, ingest)
+        await _index_and_report(status, saved, ingest)
 
 
 async def channel_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -427,6 +435,13 @@ async def channel_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     ingest = ingest_of(context)
     if post is None or not ingest.follows(post.chat):
         return
+    try:
+        await _take_post(update, post, ingest)
+    except Exception as exc:  # logged here: the error handler would answer in the channel
+        log.error("channel post %s of chat %s not handled", post.message_id, post.chat.id, exc_info=exc)
+
+
+async def _take_post(update: Update, post: Message, ingest: Ingest) -> None:
     text = post.text or post.caption or ""
     doc = post_doc(ingest.config.ingest.subfolder, _channel_key(post.chat), post.message_id)
     if text.strip().lower().startswith("/forget") and post.reply_to_message is not None:

@@ -58,9 +58,16 @@ def empty_file(name: str | None) -> str:
     return f"I cannot add {_name(name)}: the file is empty."
 
 
-def too_large(name: str | None, size: int, limit: int, public_limit: int | None) -> str:
-    """Why a file is not downloaded: over the Bot API's download limit, or over ``[seeds] max_file_mb`` (``limit`` bytes)."""
-    text = f"I cannot add {_name(name)}: it is {size / 1e6:.1f} MB."
+def too_large(name: str | None, size: int | None, limit: int, public_limit: int | None) -> str:
+    """Why a file is not downloaded: over the Bot API's download limit, or over ``[seeds] max_file_mb`` (``limit`` bytes).
+
+    ``size`` None: the Bot API refused the download as too big without saying the size.
+    """
+    if size is None and public_limit is not None:
+        size_text, size = f"over {public_limit / 1e6:g} MB", public_limit + 1
+    else:
+        size_text = f"{(size or 0) / 1e6:.1f} MB"
+    text = f"I cannot add {_name(name)}: it is {size_text}."
     allowed = f"Documents may {{}}be at most {limit / MB:g} MB ([seeds] max_file_mb)."
     if public_limit is not None and size > public_limit:
         text += (

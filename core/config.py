@@ -83,7 +83,7 @@ class IngestConfig:
 
     channels: tuple[int | str, ...] = ()  # channel ids or "@channel" usernames whose posts are indexed
     min_post_chars: int = 200  # shorter posts are not documents
-    post_delay: float = 10.0  # seconds: channel posts arriving within this window share one build
+    post_delay: float = 10.0  # seconds without a new channel post before their build starts
     allow_private_urls: bool = False  # let links reach loopback, private and link-local addresses
     fetch_timeout: float = 20.0  # seconds a link's whole download may take
     subfolder: str = "telegram"  # where in the seeds folder documents from Telegram are kept

@@ -124,7 +124,7 @@ def fetch_url(
     deadline = time.monotonic() + timeout
     limits = httpx.Timeout(timeout)
     with httpx.Client(timeout=limits, trust_env=False, follow_redirects=False) as client:
-        for hop in range(max_redirects + 1):
+        for _ in range(max_redirects + 1):
             response = _request(client, current, allow_private, deadline, timeout)
             try:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
@@ -144,6 +144,7 @@ def fetch_url(
                     kind = content_type.split(";")[0].strip() or "of an unknown type"
                     raise IngestError(f"the link is {kind}, not a web page, PDF, Word file or text")
                 data = _as_utf8(data, content_type, suffix)
+                log.info("fetched %s: %d bytes of %s", current, len(data), content_type or "unknown type")
                 return Fetched(url, str(current), content_type, data, _file_name(current, suffix, url))
             finally:
                 response.close()

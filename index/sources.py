@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,6 @@ client hangs up), ``/half`` (half of its declared length, then the connection dr
 from __future__ import annotations
 
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 

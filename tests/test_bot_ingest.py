@@ -19,9 +19,9 @@ from core.config import Config
 from index.build import build_index
 from index.sources import REGISTRY
 from tests.fake_bot_api import BotRunner, Call, FakeBotApi, parse_telegram_html
-from tests.fakes import FakeEmbedder, make_docx, make_pdf
+from tests.fakes import FakeEmbedder, make_pdf
 from tests.link_server import LinkServer
-from tests.test_bot import ADMIN, OTHER_USER, RIVER, USER, ask_private, write_bot_config
+from tests.test_bot import ADMIN, RIVER, USER, ask_private, write_bot_config
 
 SECOND_ADMIN = 43
 CHANNEL_ID = -1001777
@@ -442,7 +442,7 @@ def test_channel_post_is_answered_with_its_link_edited_and_forgotten(api, bot, s
 
 def test_a_burst_of_fifty_posts_costs_one_build(tmp_path, api, embedder, caplog):
     caplog.set_level(logging.INFO, logger="index.build")
-    config = ingest_config(tmp_path, api, ingest=f"\nchannels = [{CHANNEL_ID}]\nmin_post_chars = 60\npost_delay = 3\n")
+    config = ingest_config(tmp_path, api, ingest=f"\nchannels = [{CHANNEL_ID}]\nmin_post_chars = 60\npost_delay = 2\n")
     (config.seeds.dir / "river.md").write_text(RIVER, encoding="utf-8")
     build_index(config, embedder)
     runner = start(api, config, embedder)
