@@ -13,17 +13,15 @@ Handlers (wired in ``bot.app``):
     forget             /forget <number | name | link>, or in reply to an upload, a report or a post
 
 Downloads and the checks of what comes in live in ``index.ingest`` / ``index.fetch`` (no
-Telegram there); builds go through one ``BuildQueue``, which never runs beside a
+Telegram there); builds go through one ``bot.build_queue.BuildQueue``, which never runs beside a
 /reindex and lets requests that arrive together share one build.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from telegram import Chat, Message, MessageOriginChannel, Update
@@ -32,12 +30,12 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes, filters
 
 from bot import handlers, ingest_render as say, render
-from bot.handlers import BuildProgress, await_build, edit, send
+from bot.build_queue import BuildQueue
+from bot.handlers import await_build, edit, send
 from bot.ingest_render import DocumentReport
 from bot.services import Services
 from core.config import Config
 from core.errors import DocQAError, IngestError
-from index.build import BuildReport
 from index.fetch import fetch_url
 from index.ingest import Saved, SeedInbox, document_suffix, post_doc
 from index.sources import message_key
@@ -49,102 +47,6 @@ PUBLIC_BOT_API = "api.telegram.org"
 PUBLIC_DOWNLOAD_LIMIT = int(FileSizeLimit.FILESIZE_DOWNLOAD)
 DOWNLOAD_TIMEOUT = 120.0  # seconds between reads of a file download from the Bot API
 URL_ONLY = re.compile(r"^\s*(https?://\S+)\s*$", re.IGNORECASE)
-
-
-# ------------------------------------------------------------------ builds
-
-
-@dataclass(eq=False)
-class PendingBuild:
-    """One build that has not finished; every request it serves waits on it."""
-
-    due: float  # event-loop time it starts at (or as soon after as the index is free)
-    deadline: float  # later requests may put ``due`` off, but not past this
-    progress: BuildProgress = field(default_factory=BuildProgress)
-    hurry: asyncio.Event = field(default_factory=asyncio.Event)
-    started: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    report: BuildReport | None = None
-    error: BaseException | None = None
-
-    async def result(self) -> BuildReport:
-        """The build's report (raises what the build raised)."""
-        await self.done.wait()
-        if self.error is not None:
-            raise self.error
-        return self.report
-
-    def describe(self) -> str:
-        """Status text while waiting: queued behind another build, or this build's progress."""
-        return render.reindex_progress(*self.progress.value) if self.started else say.queued()
-
-
-class BuildQueue:
-    """Index builds for documents from Telegram, one at a time and never beside a /reindex.
-
-    A request is served by the next build to *start*, so whatever was saved before the
-    request is in it; requests made before that build starts share it.  A request with a
-    ``delay`` (a channel post) lets the build wait until no such request has come for
-    ``delay`` seconds, but no longer than ``MAX_WAIT`` times ``delay`` after the first: a
-    burst of posts costs one build, and a steady stream still gets indexed.  A request
-    without delay (an admin waiting for a report) starts the pending build at once.
-    """
-
-    MAX_WAIT = 6
-
-    def __init__(self, services: Services):
-        self.services = services
-        self.builds = 0  # builds run so far
-        self._next: PendingBuild | None = None
-        self._worker: asyncio.Task | None = None
-
-    def request(self, delay: float = 0.0) -> PendingBuild:
-        now = asyncio.get_running_loop().time()
-        if self._next is None:
-            self._next = PendingBuild(due=now + delay, deadline=now + self.MAX_WAIT * delay)
-        build = self._next
-        if delay <= 0:
-            build.due = build.deadline = now
-        else:
-            build.due = min(max(build.due, now + delay), build.deadline)
-        build.hurry.set()  # the worker re-reads ``due``
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._work(), name="ingest-builds")
-        return build
-
-    async def close(self) -> None:
-        """Run a build still waiting out its delay now, and wait for it (at shutdown)."""
-        if self._next is not None:
-            self._next.due = self._next.deadline = 0.0
-            self._next.hurry.set()
-        if self._worker is not None:
-            with contextlib.suppress(Exception):
-                await self._worker
-
-    async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._next is not None:
-            build = self._next
-            while (wait := build.due - loop.time()) > 0:
-                build.hurry.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(build.hurry.wait(), wait)
-            async with self.services.reindex_lock:
-                self._next = None  # requests from now on are served by the following build
-                build.started = True
-                self.builds += 1
-                try:
-                    report = build.report = await asyncio.to_thread(self.services.rebuild, build.progress.update)
-                    log.info(
-                        "index build %d for documents from Telegram: %d documents (%d added, %d changed, %d removed) in %.1fs",
-                        self.builds, report.documents, len(report.added), len(report.changed), len(report.removed),
-                        report.seconds,
-                    )
-                except Exception as exc:  # each waiter reports it; logged once here
-                    build.error = exc
-                    log.warning("index build for documents from Telegram failed; the previous index keeps serving: %s", exc)
-                finally:
-                    build.done.set()
 
 
 # ------------------------------------------------------------------ state

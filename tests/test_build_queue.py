@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from bot.ingest import BuildQueue
+from bot.build_queue import BuildQueue
 from index.build import BuildReport
 
 
