@@ -123,7 +123,10 @@ def fetch_url(
     current = check_url(url)
     deadline = time.monotonic() + timeout
     limits = httpx.Timeout(timeout)
-    with httpx.Client(timeout=limits, trust_env=False, follow_redirects=False) as client:
+    # No kept-alive connections: a connection is keyed by the address, and a redirect to another
+    # name on the same address must not reuse a TLS session made for the first name.
+    pool = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(timeout=limits, limits=pool, trust_env=False, follow_redirects=False) as client:
         for _ in range(max_redirects + 1):
             response = _request(client, current, allow_private, deadline, timeout)
             try:
