@@ -1,26 +1,35 @@
-"""``python -m bot``: run the Telegram bot with long polling.
+"""``python -m bot``: run the Telegram bot (long polling, or a webhook when configured).
 
 Usage::
 
     TELEGRAM_BOT_TOKEN=123:ABC python -m bot [--config config.toml]
     python -m bot --or-terminal      # no token set: answer at the terminal instead
 
-The token is read from the environment variable named in ``[telegram] token_env``.
+The token is read from the environment variable named in ``[telegram] token_env``; in
+webhook mode (``[telegram] webhook_url``) the secret token from ``webhook_secret_env``,
+and with ``[bot] database_url`` the database password from ``database_password_env``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from core.cli import ArgumentParser, run
 from core.config import load_config
 from core.errors import ConfigError, DocQAError
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m bot", description="Run the Telegram bot (long polling).")
+# What Telegram accepts as a webhook's secret token.
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def main(argv: list[str] | None = None, **options: Any) -> int:
+    """Run the bot; ``options`` go to ``bot.app.build_application`` (tests pass a fake embedder loader)."""
+    parser = ArgumentParser(prog="python -m bot", description="Run the Telegram bot (long polling or webhook).")
     parser.add_argument("--config", type=Path, default=Path("config.toml"), help="config file (default: config.toml)")
     parser.add_argument(
         "--or-terminal",
@@ -46,14 +55,24 @@ def main(argv: list[str] | None = None) -> int:
             "put the token from @BotFather in it (see README, 'Telegram bot')"
         )
 
+    secret = None
+    if config.telegram.webhook_url:
+        secret = os.environ.get(config.telegram.webhook_secret_env, "").strip()
+        if not SECRET_TOKEN.fullmatch(secret):
+            raise ConfigError(
+                f"webhook mode needs a secret token in the environment variable {config.telegram.webhook_secret_env}: "
+                "1-256 characters of A-Z, a-z, 0-9, _ and - (e.g. from: openssl rand -hex 32)"
+            )
+    password = os.environ.get(config.bot.database_password_env) or None
+
     from telegram.error import InvalidToken, NetworkError
 
-    from bot.app import build_application, run_polling
+    from bot.app import build_application, run
     from bot.logs import REDACTED, setup_logging
 
-    setup_logging(token, args.verbose)
+    setup_logging(token, args.verbose, also=[s for s in (secret, password) if s])
     try:
-        run_polling(build_application(config, token))
+        run(build_application(config, token, database_password=password, **options), config.telegram, secret)
     except InvalidToken:
         raise ConfigError(
             f"the Bot API at {config.telegram.base_url} rejected the token in {config.telegram.token_env} "

@@ -2,8 +2,9 @@
 
 Each handler is named after what it answers (``start``, ``help_command``, ``ask``,
 ``sources``, ``reindex``, ``private_message``, ``group_message``, ``more_extracts``,
-``full_paragraph``, ``unknown_command``, ``error``).  Retrieval and index builds run through
-``asyncio.to_thread`` so no chat waits for another one's question.
+``full_paragraph``, ``unknown_command``, ``error``) and the jobs after what they do
+(``digest_tick``, ``index_watch``, ``purge_state``).  Retrieval, index builds and state
+database calls run through ``asyncio.to_thread`` so no chat waits for another one's question.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from telegram.ext import ContextTypes, filters
 
 from bot import digest, render
 from bot.digest_job import DigestPoster
+from bot.lease import Lease
 from bot.services import CachedAnswer, Services
 from core.errors import DocQAError
 from core.text import words
@@ -158,7 +160,7 @@ async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question
         return
     async with typing(message):
         answer = await asyncio.to_thread(services.answer, question)
-    key = services.answers.add(CachedAnswer(answer, services.page_size))
+    key = await asyncio.to_thread(services.answers.add, CachedAnswer(answer, services.page_size))
     texts = render.answer_page(answer, 0, services.page_size)
     markup = render.answer_keyboard(key, answer, 0, services.page_size)
     await send(message, texts, quote=not _private(message), reply_markup=markup)
@@ -219,7 +221,7 @@ async def more_extracts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     query = update.callback_query
     services = services_of(context)
     parsed = _parse_callback(query.data)
-    cached = services.answers.get(parsed[0]) if parsed else None
+    cached = await asyncio.to_thread(services.answers.get, parsed[0]) if parsed else None
     if cached is None or not isinstance(query.message, Message):
         await query.answer("That answer is no longer in my memory; please ask again.", show_alert=True)
         return
@@ -235,7 +237,7 @@ async def full_paragraph(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     query = update.callback_query
     services = services_of(context)
     parsed = _parse_callback(query.data)
-    cached = services.answers.get(parsed[0]) if parsed else None
+    cached = await asyncio.to_thread(services.answers.get, parsed[0]) if parsed else None
     if cached is None or not isinstance(query.message, Message) or not 0 <= parsed[1] < len(cached.answer.extracts):
         await query.answer("That answer is no longer in my memory; please ask again.", show_alert=True)
         return
@@ -319,29 +321,63 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if services.reindex_lock.locked():
         await send(message, [render.reindex_busy()], quote=quote)
         return
+    lease = reindex_lease_of(context)
     async with services.reindex_lock:
-        log.info("reindex started by admin user id %s", user.id)
-        shown = render.reindex_progress(0, 0)
-        status = (await send(message, [shown], quote=quote))[0]
-        progress = _Progress()
-        build = asyncio.create_task(asyncio.to_thread(services.rebuild, progress.update))
-        while not (await asyncio.wait({build}, timeout=PROGRESS_EVERY))[0]:
-            text = render.reindex_progress(*progress.value)
-            if text != shown:
-                await edit(status, text)
-                shown = text
+        # One reindex across all replicas: the one holding the lease builds, the others say so.
+        if not await asyncio.to_thread(lease.acquire):
+            holder = await asyncio.to_thread(lease.holder_now)
+            log.info("/reindex from admin user id %s not started: replica %s is reindexing", user.id, holder)
+            await send(message, [render.reindex_busy(elsewhere=True)], quote=quote)
+            return
         try:
-            report = build.result()
-        except DocQAError as exc:
-            log.warning("reindex failed, the previous index keeps serving: %s", exc)
-            await edit(status, render.reindex_failed(exc))
-            return
-        except Exception as exc:
-            log.error("reindex failed, the previous index keeps serving", exc_info=exc)
-            await edit(status, render.reindex_failed(RuntimeError("unexpected error; details are in the log")))
-            return
-        log.info("reindex done: %d documents, %d passages in %.1fs", report.documents, report.passages, report.seconds)
-        await edit(status, render.reindex_done(report))
+            await _rebuild(message, services, lease, user.id, quote)
+        finally:
+            await asyncio.to_thread(lease.release)
+
+
+async def _rebuild(message: Message, services: Services, lease: Lease, admin: int, quote: bool) -> None:
+    log.info("reindex started by admin user id %s", admin)
+    shown = render.reindex_progress(0, 0)
+    status = (await send(message, [shown], quote=quote))[0]
+    progress = _Progress()
+    build = asyncio.create_task(asyncio.to_thread(services.rebuild, progress.update))
+    while not (await asyncio.wait({build}, timeout=PROGRESS_EVERY))[0]:
+        if not await asyncio.to_thread(lease.acquire):  # renewed while the build runs
+            log.warning("the reindex lease was taken over by %s during the build", await asyncio.to_thread(lease.holder_now))
+        text = render.reindex_progress(*progress.value)
+        if text != shown:
+            await edit(status, text)
+            shown = text
+    try:
+        report = build.result()
+    except DocQAError as exc:
+        log.warning("reindex failed, the previous index keeps serving: %s", exc)
+        await edit(status, render.reindex_failed(exc))
+        return
+    except Exception as exc:
+        log.error("reindex failed, the previous index keeps serving", exc_info=exc)
+        await edit(status, render.reindex_failed(RuntimeError("unexpected error; details are in the log")))
+        return
+    log.info("reindex done: %d documents, %d passages in %.1fs", report.documents, report.passages, report.seconds)
+    await edit(status, render.reindex_done(report))
+
+
+def reindex_lease_of(context: ContextTypes.DEFAULT_TYPE) -> Lease:
+    return context.bot_data["reindex_lease"]
+
+
+async def index_watch(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Job: serve the index version another replica (or ``python -m index build``) just made current."""
+    swapped = await asyncio.to_thread(services_of(context).refresh)
+    if swapped is not None:
+        log.info("now serving index version %s (built by another process)", swapped.name)
+
+
+async def purge_state(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Job: delete expired records (answers behind old buttons, and the like) from the state database."""
+    deleted = await asyncio.to_thread(services_of(context).answers.purge)
+    if deleted:
+        log.info("purged %d expired record(s) from the state database", deleted)
 
 
 # ------------------------------------------------------------------ digests
@@ -352,7 +388,10 @@ def poster_of(context: ContextTypes.DEFAULT_TYPE) -> DigestPoster:
 
 
 async def digest_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """JobQueue callback: post the scheduled digests that are due."""
+    """JobQueue callback: post the scheduled digests that are due, if this replica holds the digest lease."""
+    lease: Lease = context.bot_data["digest_lease"]
+    if not await asyncio.to_thread(lease.acquire):  # another replica posts the digests
+        return
     await poster_of(context).tick(context.bot)
 
 

@@ -265,7 +265,9 @@ def unknown_document_link() -> str:
     return "That link points to a document that is no longer indexed. /sources lists the current ones."
 
 
-def reindex_busy() -> str:
+def reindex_busy(elsewhere: bool = False) -> str:
+    if elsewhere:
+        return "A reindex is already running (started on another replica of this bot); every replica answers from the new index when it is done."
     return "A reindex is already running; its status message will show when it is done."
 
 

@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from core.errors import ConfigError
 
@@ -59,12 +60,26 @@ class TelegramConfig:
     token_env: str = "TELEGRAM_BOT_TOKEN"
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    # Webhook mode when webhook_url is set (long polling otherwise): Telegram POSTs updates to
+    # webhook_url; the bot listens on webhook_listen:webhook_port at that URL's path.
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+
+    @property
+    def webhook_path(self) -> str:
+        """The path part of ``webhook_url`` ("/telegram"), where the bot's webhook server listens."""
+        return urlsplit(self.webhook_url).path or "/"
 
 
 @dataclass(frozen=True)
 class BotConfig:
     admins: tuple[int, ...] = ()
     data_dir: Path = Path("data")
+    # PostgreSQL URL without the password (which comes from database_password_env); "" = SQLite in data_dir.
+    database_url: str = ""
+    database_password_env: str = "BOT_DATABASE_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -182,6 +197,14 @@ class _Section:
             ) from None
         return value
 
+    def env_name(self, key: str, default: str) -> str:
+        value = self.str(key, default)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ConfigError(
+                f"{self._key(key)} must be an environment variable name. Currently, {self._key(key)} is {value!r}"
+            )
+        return value
+
     def done(self) -> None:
         if self.table:
             unknown = sorted(self.table)[0]
@@ -191,6 +214,26 @@ class _Section:
 
 
 _SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest")
+
+
+def _database_url(url: str) -> str:
+    """``[bot] database_url``: empty, or a PostgreSQL URL that holds no password."""
+    if not url:
+        return url
+    if not re.match(r"postgres(ql)?://", url):
+        raise ConfigError(
+            "bot.database_url must be empty (SQLite in bot.data_dir) or a PostgreSQL URL such as "
+            f"\"postgresql://bot@db.internal:5432/bot\". Currently, bot.database_url is {url!r}"
+        )
+    parts = urlsplit(url)
+    if parts.password is not None or "password" in parse_qs(parts.query):
+        shown = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+        shown = re.sub(r"(password=)[^&]*", r"\1***", shown)
+        raise ConfigError(
+            "bot.database_url must not contain the password: put it in the environment variable named by "
+            f"bot.database_password_env. Currently, bot.database_url is {shown!r}"
+        )
+    return url
 
 
 def load_config(path: str | Path = "config.toml") -> Config:
@@ -261,21 +304,36 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         )
 
     s = _Section("telegram", raw.get("telegram", {}))
-    token_env = s.str("token_env", "TELEGRAM_BOT_TOKEN")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
-        raise ConfigError(
-            f"telegram.token_env must be an environment variable name. Currently, telegram.token_env is {token_env!r}"
-        )
+    token_env = s.env_name("token_env", "TELEGRAM_BOT_TOKEN")
     base_url = s.str("base_url", "https://api.telegram.org/bot")
     base_file_url = s.str("base_file_url", "https://api.telegram.org/file/bot")
     for key, url in (("base_url", base_url), ("base_file_url", base_file_url)):
         if not re.match(r"https?://", url):
             raise ConfigError(f"telegram.{key} must start with http:// or https://. Currently, telegram.{key} is {url!r}")
-    telegram = TelegramConfig(token_env=token_env, base_url=base_url, base_file_url=base_file_url)
+    webhook_url = s.str("webhook_url", "", non_empty=False).strip()
+    if webhook_url and not re.match(r"https?://[^/?#\s]+(/[^?#\s]*)?$", webhook_url):
+        raise ConfigError(
+            "telegram.webhook_url must be empty (long polling) or an https:// URL such as "
+            f"\"https://bot.example.org/telegram\" (http:// for a self-hosted Bot API server). Currently, telegram.webhook_url is {webhook_url!r}"
+        )
+    telegram = TelegramConfig(
+        token_env=token_env,
+        base_url=base_url,
+        base_file_url=base_file_url,
+        webhook_url=webhook_url,
+        webhook_listen=s.str("webhook_listen", "127.0.0.1"),
+        webhook_port=s.int("webhook_port", 8443, minimum=1, maximum=65535),
+        webhook_secret_env=s.env_name("webhook_secret_env", "TELEGRAM_WEBHOOK_SECRET"),
+    )
     s.done()
 
     s = _Section("bot", raw.get("bot", {}))
-    bot = BotConfig(admins=s.int_list("admins"), data_dir=s.path("data_dir", "data", base))
+    bot = BotConfig(
+        admins=s.int_list("admins"),
+        data_dir=s.path("data_dir", "data", base),
+        database_url=_database_url(s.str("database_url", "", non_empty=False).strip()),
+        database_password_env=s.env_name("database_password_env", "BOT_DATABASE_PASSWORD"),
+    )
     s.done()
 
     s = _Section("digest", raw.get("digest", {}))

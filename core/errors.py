@@ -32,3 +32,7 @@ class ModelError(DocQAError):
 
 class BuildError(DocQAError):
     """An index build could not complete; the previous index is untouched."""
+
+
+class StateError(DocQAError):
+    """The bot's state database cannot be opened or used (wrong URL or password, server down)."""

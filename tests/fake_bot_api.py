@@ -7,7 +7,9 @@ Usage::
         reply = api.wait_for(lambda: api.sent(chat_id=7))
 
 The server implements the methods the bot calls, records every call with its
-decoded parameters, long-polls ``getUpdates`` like Telegram, validates the HTML
+decoded parameters, long-polls ``getUpdates`` like Telegram (or, once the bot called
+``setWebhook``, POSTs each update to the webhook with its secret token in
+``X-Telegram-Bot-Api-Secret-Token``, retrying until it gets 200), validates the HTML
 of ``sendMessage``/``editMessageText`` the way Telegram does (allowed tags only,
 proper nesting, only &lt; &gt; &amp; &quot; and numeric entities, at most 4096
 characters of visible text) and answers 400 "can't parse entities" otherwise.
@@ -29,6 +31,8 @@ from typing import Any, Callable
 from aiohttp import web
 
 TOKEN = "123456789:AAFakeTokenForTests_do-not-log-me"
+# The secret token tests give a bot in webhook mode (never logged either).
+WEBHOOK_SECRET = "webhook-secret-for-tests_never-logged"
 BOT_ID = 123456789
 BOT_USERNAME = "cited_answers_bot"
 MAX_TEXT = 4096
@@ -138,6 +142,15 @@ class Call:
     at: float = field(default_factory=time.perf_counter)
 
 
+@dataclass
+class Delivery:
+    """One attempt to POST an update to the webhook: our attempt number and the status we got (0: no answer)."""
+
+    update_id: int
+    attempt: int
+    status: int
+
+
 class FakeBotApi:
     """The fake server; runs its own event loop in a background thread."""
 
@@ -159,6 +172,11 @@ class FakeBotApi:
         self.channels: dict[str, int] = {}
         self.removed_chats: set[int] = set()
         self.chat_admins: dict[int, set[int]] = {}
+        # Webhook mode: the last setWebhook's parameters, and every delivery attempt made.
+        self.webhook: dict | None = None
+        self.deliveries: list[Delivery] = []
+        self._session = None  # aiohttp.ClientSession for webhook deliveries, on the server's loop
+        self._delivering: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new_update: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
@@ -183,7 +201,7 @@ class FakeBotApi:
             self._loop.run_until_complete(self._start_server())
             ready.set()
             self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.run_until_complete(self._shutdown())
             self._loop.close()
 
         self._thread = threading.Thread(target=serve, name="fake-bot-api", daemon=True)
@@ -201,6 +219,14 @@ class FakeBotApi:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
+
+    async def _shutdown(self) -> None:
+        for task in list(self._delivering):
+            task.cancel()
+        await asyncio.gather(*self._delivering, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        await self._runner.cleanup()
 
     def stop(self) -> None:
         if self._loop and self._thread:
@@ -222,13 +248,23 @@ class FakeBotApi:
     # ------------------------------------------------------------ test side
 
     def inject(self, update: dict) -> int:
-        """Queue an update for the bot's next getUpdates; returns its update_id."""
+        """Queue an update for the bot's next getUpdates, or POST it to the webhook if one is set; returns its update_id."""
         update = dict(update, update_id=next(self._update_ids))
         with self._cond:
             self.injected_at[update["update_id"]] = time.perf_counter()
-            self._updates.append(update)
-        self._loop.call_soon_threadsafe(self._new_update.set)
+            webhook = self.webhook
+            if webhook is None:
+                self._updates.append(update)
+        if webhook is None:
+            self._loop.call_soon_threadsafe(self._new_update.set)
+        else:
+            self._loop.call_soon_threadsafe(self._deliver_soon, update)
         return update["update_id"]
+
+    def delivered(self, update_id: int) -> bool:
+        """The webhook answered 200 to this update."""
+        with self._cond:
+            return any(d.update_id == update_id and d.status == 200 for d in self.deliveries)
 
     def release_polls(self) -> None:
         """End long polls now, empty: lets a stopping bot finish without waiting out its timeout."""
@@ -426,10 +462,67 @@ class FakeBotApi:
         return dict(self.bot, can_join_groups=True, can_read_all_group_messages=False, supports_inline_queries=False)
 
     def _api_deleteWebhook(self, params):
+        with self._cond:
+            self.webhook = None
+        return True
+
+    def _api_setWebhook(self, params):
+        if not str(params.get("url", "")).startswith(("http://", "https://")):
+            raise _ApiError("Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        with self._cond:
+            self.webhook = {
+                "url": params["url"],
+                "secret_token": params.get("secret_token"),
+                "allowed_updates": params.get("allowed_updates"),
+                "max_connections": int(params.get("max_connections") or 40),
+            }
+            waiting, self._updates = self._updates, []
+        for update in waiting:  # what was queued for getUpdates now goes to the webhook
+            self._deliver_soon(update)
         return True
 
     def _api_getWebhookInfo(self, params):
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        with self._cond:
+            url = self.webhook["url"] if self.webhook else ""
+        return {"url": url, "has_custom_certificate": False, "pending_update_count": len(self._delivering)}
+
+    # Webhook deliveries -------------------------------------------------
+
+    def _deliver_soon(self, update: dict) -> None:
+        task = self._loop.create_task(self._deliver(update))
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
+
+    async def _deliver(self, update: dict) -> None:
+        """POST ``update`` to the webhook until it answers 200, as Telegram does (backing off, up to a minute)."""
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        delay = 0.05
+        for attempt in itertools.count(1):
+            with self._cond:
+                webhook = self.webhook
+            if webhook is None:  # deleted meanwhile: back to getUpdates
+                with self._cond:
+                    self._updates.append(update)
+                self._new_update.set()
+                return
+            headers = {"Content-Type": "application/json"}
+            if webhook["secret_token"]:
+                headers["X-Telegram-Bot-Api-Secret-Token"] = webhook["secret_token"]
+            try:
+                async with self._session.post(webhook["url"], data=json.dumps(update), headers=headers) as response:
+                    status = response.status
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                status = 0
+            with self._cond:
+                self.deliveries.append(Delivery(update["update_id"], attempt, status))
+                self._cond.notify_all()
+            if status == 200 or attempt >= 60:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _api_setMyCommands(self, params):
         scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
@@ -503,6 +596,8 @@ class FakeBotApi:
         return message
 
     async def _api_getUpdates(self, params):
+        if self.webhook is not None:
+            raise _ApiError("Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first", status=409)
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
@@ -538,8 +633,9 @@ class BotRunner:
         self._thread: threading.Thread | None = None
         self.crashed: BaseException | None = None
 
-    def start(self, api: FakeBotApi) -> "BotRunner":
-        from bot.app import run_polling
+    def start(self, api: FakeBotApi, *, telegram=None, secret: str | None = None) -> "BotRunner":
+        """Run the bot; with ``telegram`` (a TelegramConfig with ``webhook_url``) as a webhook, else long polling."""
+        from bot.app import run_polling, run_webhook
 
         self.api = api
         api.resume_polls()
@@ -548,7 +644,10 @@ class BotRunner:
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
             try:
-                run_polling(self.application, stop_signals=None, poll_interval=0.0, timeout=1)
+                if telegram is not None and telegram.webhook_url:
+                    run_webhook(self.application, telegram, secret or "", stop_signals=None)
+                else:
+                    run_polling(self.application, stop_signals=None, poll_interval=0.0, timeout=1)
             except BaseException as exc:  # surfaced by start() / stop()
                 self.crashed = exc
 
