@@ -39,6 +39,7 @@ MAX_TEXT = 4096
 # Pseudo-statuses for faults below HTTP: a dropped connection and a request left hanging.
 DROP = 0
 HANG = -1
+SLOW = -2  # not a fault: the call is held, then done as usual
 
 # Parameters the Bot API takes as plain strings; everything else PTB sends JSON-encoded.
 _STRING_PARAMS = {"text", "parse_mode", "action", "callback_query_id", "url", "language_code", "data"}
@@ -283,6 +284,10 @@ class FakeBotApi:
         """Hold the next ``times`` calls of ``method`` for ``seconds`` (past the client's timeout), undone."""
         self.fail_next(method, HANG, "timed out", retry_after=seconds, times=times)
 
+    def slow_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds``, then do them as usual."""
+        self.fail_next(method, SLOW, "slow", retry_after=seconds, times=times)
+
     def fail_next(self, method: str, status: int, description: str, retry_after: int | None = None, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with an error instead of doing them."""
         with self._cond:
@@ -390,6 +395,9 @@ class FakeBotApi:
         with self._cond:
             faults = self._faults.get(method)
             fault = faults.pop(0) if faults else None
+        if fault and fault[0] == SLOW:
+            await asyncio.sleep(fault[2])
+            fault = None
         if fault:
             status, description, retry_after = fault
             if status == DROP:  # the connection dies before any answer; nothing was done

@@ -241,3 +241,96 @@ def test_open_state_chooses_postgres_when_database_url_is_set(postgres, tmp_path
     db = open_state(BotConfig(data_dir=tmp_path))
     assert (db.dialect, db.where) == ("sqlite", str(tmp_path / "state.sqlite"))
     db.close()
+
+
+# ---------------------------------------------------------------- leases and stored answers
+
+
+class Ticking:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_lease_has_one_holder_until_it_expires_or_is_released(db):
+    from bot.lease import Lease
+
+    clock = Ticking(NOW)
+    a = Lease(db, "digest", holder="host-a:1", ttl=timedelta(seconds=30), clock=clock)
+    b = Lease(db, "digest", holder="host-b:2", ttl=timedelta(seconds=30), clock=clock)
+    assert a.acquire() and not b.acquire()
+    clock.now += timedelta(seconds=20)
+    assert a.acquire() and not b.acquire()  # renewed: 30 s from now
+    clock.now += timedelta(seconds=29)
+    assert not b.acquire() and b.holder_now() == "host-a:1"
+    clock.now += timedelta(seconds=2)  # a stopped renewing: expired
+    assert b.holder_now() is None
+    assert b.acquire() and not a.acquire()
+    b.release()
+    assert a.acquire()
+    other = Lease(db, "reindex", holder="host-b:2", ttl=timedelta(seconds=30), clock=clock)
+    assert other.acquire()  # leases are independent by name
+
+
+def test_lease_is_won_by_exactly_one_of_many_racing_holders(db):
+    from bot.lease import Lease
+
+    leases = [Lease(db, "digest", holder=f"replica-{i}", ttl=timedelta(minutes=1)) for i in range(8)]
+    won = []
+    barrier = threading.Barrier(len(leases))
+
+    def race(lease):
+        barrier.wait()
+        if lease.acquire():
+            won.append(lease.holder)
+
+    threads = [threading.Thread(target=race, args=(lease,)) for lease in leases]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1 and leases[0].holder_now() == won[0]
+
+
+def _answer():
+    from retrieval.retriever import Answer, Extract
+
+    sentence = Extract("river.md", "River Report", 1, "Maria Lopez chaired it.", 0.9, 10, 33)
+    extracts = [
+        Extract("river.md", "River Report", 1, "The meeting… Maria Lopez chaired it.", 0.9, 0, 33),
+        Extract("harbour.pdf", "Harbour <Report>", 3, "Built in 1852 ✓", 0.4, 5, 20, page=2),
+    ]
+    return Answer("Who chaired it?", True, sentence, extracts, confidence=0.81, candidate=sentence)
+
+
+def test_stored_answer_comes_back_equal_from_another_connection_and_expires(db, tmp_path):
+    from bot.answer_store import AnswerStore, CachedAnswer
+
+    clock = Ticking(NOW)
+    item = CachedAnswer(_answer(), page_size=3)
+    key = AnswerStore(db, ttl=timedelta(hours=1), clock=clock).add(item)
+    assert len(f"more:{key}:12".encode()) <= 64  # fits a button's callback data
+    other = AnswerStore(db, ttl=timedelta(hours=1), clock=clock)  # e.g. another replica
+    assert other.get(key) == item
+    assert other.get("no-such-key") is None
+    clock.now += timedelta(hours=1, seconds=1)
+    assert other.get(key) is None
+    assert other.purge() == 1
+
+
+def test_stored_answer_written_with_other_fields_reads_as_absent_or_ignores_extras(db):
+    from bot.answer_store import NAMESPACE, AnswerStore, answer_record
+    from bot.answer_store import CachedAnswer
+    from bot.state import KeyValue
+
+    store = AnswerStore(db)
+    record = answer_record(CachedAnswer(_answer(), 3))
+    record["answer"]["extracts"][0]["language"] = "en"  # a newer replica's extra field
+    KeyValue(db).put(NAMESPACE, "newer", record)
+    KeyValue(db).put(NAMESPACE, "broken", {"answer": {"question": "q"}})
+    assert store.get("newer").answer.extracts[0].text.startswith("The meeting")
+    assert store.get("broken") is None
