@@ -394,3 +394,19 @@ def test_two_replicas_behind_one_webhook_answer_everything_once_and_share_button
         assert "ready (replica" in text
         for secret in (api.token, WEBHOOK_SECRET, PASSWORD):
             assert secret not in text
+
+
+def test_bot_whose_state_database_is_unreachable_exits_with_one_line_and_no_password(tmp_path, api):
+    write_bot_config(tmp_path, api)
+    config = tmp_path / "config.toml"
+    url = f"postgresql://bot@127.0.0.1:{free_port()}/bot"  # nothing listens there
+    config.write_text(config.read_text().replace("[bot]\n", f'[bot]\ndatabase_url = "{url}"\n'), encoding="utf-8")
+    env = dict(os.environ, FAKE_BOT_TOKEN=api.token, BOT_DATABASE_PASSWORD=PASSWORD)
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.replica_bot", "--config", str(config)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot open the state database {url}: ") and "refused" in last
+    assert PASSWORD not in result.stderr and api.token not in result.stderr
