@@ -42,7 +42,7 @@ from bot.services import Services
 from bot.state import open_state
 from core.config import Config, TelegramConfig
 from core.embedder import Embedder, load_embedder, onnx_cache_dir
-from core.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from core.errors import ConfigError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def build_application(
         application.bot_data["replica"] = replica
         digest_ttl = max(timedelta(seconds=3 * digest_every), timedelta(seconds=30))
         application.bot_data["digest_lease"] = await asyncio.to_thread(Lease, state, "digest", holder=replica, ttl=digest_ttl)
-        application.bot_data["reindex_lease"] = Lease(state, "reindex", holder=replica, ttl=REINDEX_LEASE)
+        application.bot_data["reindex_lease"] = await asyncio.to_thread(Lease, state, "reindex", holder=replica, ttl=REINDEX_LEASE)
         store = await asyncio.to_thread(DigestStore, state)
         await asyncio.to_thread(store.import_legacy, config.bot.data_dir / LEGACY_FILE)
         await asyncio.to_thread(store.sync_configured, config.digest.chats, clock())
@@ -188,7 +188,7 @@ def add_handlers(application: Application) -> None:
 def run(application: Application, telegram: TelegramConfig, webhook_secret: str | None = None, **kwargs: Any) -> None:
     """Serve updates until interrupted: a webhook when ``telegram.webhook_url`` is set, else long polling."""
     if telegram.webhook_url:
-        run_webhook(application, telegram, webhook_secret or "", **kwargs)
+        run_webhook(application, telegram, webhook_secret or "", **kwargs)  # refuses an empty secret
     else:
         run_polling(application, **kwargs)
 
@@ -206,6 +206,8 @@ def run_webhook(application: Application, telegram: TelegramConfig, secret: str,
     Requests without the secret token in ``X-Telegram-Bot-Api-Secret-Token`` get 403.
     Stopping leaves the webhook in place, for the other replicas.
     """
+    if not secret:  # a webhook anyone can post forged updates to is never what was meant
+        raise ConfigError(f"webhook mode needs a secret token in {telegram.webhook_secret_env}")
     application.run_webhook(
         listen=telegram.webhook_listen,
         port=telegram.webhook_port,
