@@ -128,9 +128,7 @@ def build_application(
                 await application.bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))
             except TelegramError as exc:  # the admin has not opened a chat with the bot yet
                 log.info("could not set the admin command menu for user id %s: %s", admin, exc)
-        log.info(
-            "bot @%s ready (replica %s): %s document(s)", application.bot.username, replica, services.document_count()
-        )
+        log.info("bot @%s ready: %s document(s) (replica %s)", application.bot.username, services.document_count(), replica)
 
     async def post_shutdown(application: Application) -> None:
         services = application.bot_data.get("services")

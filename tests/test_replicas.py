@@ -391,7 +391,7 @@ def test_two_replicas_behind_one_webhook_answer_everything_once_and_share_button
     db.close()
     for log in replicas.logs:
         text = log.read_text()
-        assert "ready (replica" in text
+        assert "ready: 1 document(s) (replica " in text
         for secret in (api.token, WEBHOOK_SECRET, PASSWORD):
             assert secret not in text
 
