@@ -31,11 +31,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, render
+from bot import feedback_handlers, feedback_render, handlers, render
 from bot.digest_job import TICK_SECONDS, Clock, DigestPoster, utc_now
 from bot.digest_store import LEGACY_FILE, DigestStore
+from bot.feedback import Feedback, FeedbackStore
 from bot.services import Services
-from bot.state import STATE_FILE, StateDB
+from bot.state import STATE_FILE, KeyValue, StateDB
 from core.config import Config
 from core.embedder import Embedder, load_embedder, onnx_cache_dir
 from core.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
@@ -58,6 +59,7 @@ GROUP_ADMIN_COMMANDS = COMMANDS + [
 ADMIN_COMMANDS = GROUP_ADMIN_COMMANDS + [
     BotCommand("digest", "Post this chat's digest now (admins only)"),
     BotCommand("reindex", "Re-read the documents (admins only)"),
+    BotCommand("stats", "Questions, gaps and votes (admins only)"),
 ]
 
 
@@ -72,7 +74,8 @@ def build_application(
     """The bot, ready for ``run_polling``; the model and index load in ``post_init``.
 
     ``embedder_loader`` maps the configured model name to an embedder (tests pass a fake);
-    ``clock`` and ``digest_every`` (seconds between digest checks) let tests control time.
+    ``clock`` and ``digest_every`` (seconds between digest checks, and between the checks for the
+    question log's daily clean-up and the admins' weekly report) let tests control time.
     """
 
     # By default the configured backend: the ONNX export when the index build made one
@@ -99,6 +102,11 @@ def build_application(
         application.bot_data["digest"] = DigestPoster(config.digest, store, services.slot.use, clock)
         # The first check runs right away, so a digest missed while the bot was down goes out now.
         application.job_queue.run_repeating(handlers.digest_tick, interval=digest_every, first=0.1, name="digest")
+        feedback = FeedbackStore(state, config.privacy)
+        application.bot_data["feedback"] = Feedback(feedback, KeyValue(state), clock, config)
+        application.job_queue.run_repeating(
+            feedback_handlers.housekeeping, interval=digest_every, first=0.2, name="housekeeping"
+        )
         await application.bot.set_my_commands(COMMANDS)
         await application.bot.set_my_commands(GROUP_ADMIN_COMMANDS, scope=BotCommandScopeAllChatAdministrators())
         for admin in config.bot.admins:
@@ -147,12 +155,19 @@ def add_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("digest", handlers.digest_command))
     application.add_handler(CommandHandler("subscribe", handlers.subscribe))
     application.add_handler(CommandHandler("unsubscribe", handlers.unsubscribe))
+    application.add_handler(CommandHandler("stats", feedback_handlers.stats))
     application.add_handler(ChatMemberHandler(handlers.membership, ChatMemberHandler.MY_CHAT_MEMBER))
     text = filters.TEXT & ~filters.COMMAND
     application.add_handler(MessageHandler(filters.ChatType.PRIVATE & text, handlers.private_message))
     application.add_handler(MessageHandler(filters.ChatType.GROUPS & text & handlers.AddressedToBot(), handlers.group_message))
     application.add_handler(CallbackQueryHandler(handlers.more_extracts, pattern=f"^{render.MORE}:"))
     application.add_handler(CallbackQueryHandler(handlers.full_paragraph, pattern=f"^{render.PARAGRAPH}:"))
+    application.add_handler(CallbackQueryHandler(feedback_handlers.vote, pattern=f"^{feedback_render.VOTE}:"))
+    # Group -1: a reply to the "what was wrong?" prompt is taken as a vote reason; any other
+    # private message falls through to the question handlers below.
+    application.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & text & filters.REPLY, feedback_handlers.vote_reason), group=-1
+    )
     application.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, handlers.unknown_command))
     application.add_error_handler(handlers.error)
 
