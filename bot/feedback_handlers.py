@@ -13,7 +13,7 @@ import logging
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from telegram import Bot, ForceReply, Message, Update
+from telegram import Bot, Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
@@ -69,8 +69,9 @@ async def vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer(feedback_render.vote_ack(outcome, helpful), show_alert=refused)
     asks_reason = not helpful and outcome in (Vote.RECORDED, Vote.CHANGED) and message.chat.type == ChatType.PRIVATE
     if asks_reason and feedback.config.privacy.log_questions:
-        markup = ForceReply(input_field_placeholder="What was wrong? (optional)")
-        [prompt] = await handlers.send(message, [feedback_render.reason_prompt()], quote=False, reply_markup=markup)
+        # No ForceReply: it would turn the reader's next question into a "reason"; only a deliberate
+        # reply to the prompt counts as one.
+        [prompt] = await handlers.send(message, [feedback_render.reason_prompt()], quote=False)
         await asyncio.to_thread(
             feedback.pending.put,
             REASON_NAMESPACE,

@@ -486,7 +486,7 @@ class FakeBotApi:
             "from": self.bot,
             "text": visible,
         }
-        if params.get("reply_markup"):
+        if (params.get("reply_markup") or {}).get("inline_keyboard"):  # as Telegram: only inline keyboards come back
             message["reply_markup"] = params["reply_markup"]
         with self._cond:
             self._messages[(chat_id, message["message_id"])] = message
