@@ -121,6 +121,11 @@ def _disputed_line(n: int, item: DisputedAnswer) -> str:
     return line
 
 
+def _section(heading: str, lines: list[str]) -> list[str]:
+    """A heading and its numbered lines as blocks that each fit one message (a long list is split by lines)."""
+    return pack([heading] + lines, separator="\n")
+
+
 def stats_messages(stats: Stats) -> list[str]:
     """The /stats report: counts per period, then the three lists (over ``stats.window`` days)."""
     blocks = ["<b>Bot statistics</b>\n" + "\n".join(_period_line(p) for p in stats.periods)]
@@ -132,24 +137,25 @@ def stats_messages(stats: Stats) -> list[str]:
         )
         return pack(blocks)
     if stats.unanswered:
-        blocks.append(
-            f"<b>Unanswered questions, most asked</b> ({window}; near-duplicates counted together)\n"
-            + "\n".join(_group_line(n, g) for n, g in enumerate(stats.unanswered, 1))
+        blocks += _section(
+            f"<b>Unanswered questions, most asked</b> ({window}; near-duplicates counted together)",
+            [_group_line(n, g) for n, g in enumerate(stats.unanswered, 1)],
         )
     else:
         blocks.append(f"<b>Unanswered questions:</b> none in the {window}.")
     if stats.cited:
-        blocks.append(
-            f"<b>Most cited documents</b> ({window})\n"
-            + "\n".join(
-                f"{n}. {esc(shorten(d.title, 100))} <i>({esc(d.doc)})</i> — {d.answers} answer{'s' if d.answers != 1 else ''}"
+        blocks += _section(
+            f"<b>Most cited documents</b> ({window})",
+            [
+                f"{n}. {esc(shorten(d.title, 100))} <i>({esc(shorten(d.doc, 200))})</i> — "
+                f"{d.answers} answer{'s' if d.answers != 1 else ''}"
                 for n, d in enumerate(stats.cited, 1)
-            )
+            ],
         )
     if stats.disputed:
-        blocks.append(
-            f"<b>Answers voted not helpful</b> ({window})\n"
-            + "\n".join(_disputed_line(n, a) for n, a in enumerate(stats.disputed, 1))
+        blocks += _section(
+            f"<b>Answers voted not helpful</b> ({window})",
+            [_disputed_line(n, a) for n, a in enumerate(stats.disputed, 1)],
         )
     return pack(blocks)
 
@@ -171,9 +177,9 @@ def admin_report(period: Period, unanswered: list[QuestionGroup], log_questions:
     elif not log_questions:
         blocks.append("Question logging is off, so the unanswered questions are not known.")
     elif unanswered:
-        blocks.append(
-            "<b>Asked but not answered</b> (the documents to add next)\n"
-            + "\n".join(_group_line(n, g) for n, g in enumerate(unanswered, 1))
+        blocks += _section(
+            "<b>Asked but not answered</b> (the documents to add next)",
+            [_group_line(n, g) for n, g in enumerate(unanswered, 1)],
         )
     else:
         blocks.append("Every question this week was answered.")

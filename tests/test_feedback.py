@@ -260,10 +260,12 @@ def test_stats_messages_escape_questions_and_fit_telegram():
         30,
         [QuestionGroup(f"Is <b>{i}</b> & <script> answered? " + "x" * 300, 3, t) for i in range(10)],
         [CitedDocument("a&b.md", "A <Title>", 2)],
-        [DisputedAnswer("Who <i>?", "An <answer> & more", "a&b.md", "A <Title>", 3, 2, 1, 0, ("it's <wrong>",))],
+        [DisputedAnswer("Who <i>?", "An <answer> & more", "a&b.md", "A <Title>", 3, 2, 1, 0, ("it's <wrong>",))]
+        + [DisputedAnswer("Q " * 300, "A & " * 300, "d.md", "T " * 100, i, None, 5, 1, ("R <" * 200,) * 3) for i in range(9)],
         [DayCount(t.date(), 2, 1)],
     )
     texts = feedback_render.stats_messages(report)
+    assert len(texts) >= 2  # ten long disputed answers do not fit one message: split between lines
     for text in texts:
         visible = parse_telegram_html(text)
         assert len(visible) <= 4096
