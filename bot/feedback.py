@@ -134,7 +134,7 @@ class FeedbackStore:
             (
                 iso(now),
                 self.hash("chat", chat),
-                chat_type,
+                str(chat_type),  # PTB's ChatType is a str enum; its text ("supergroup") is what is kept
                 " ".join(question.split())[:QUESTION_CHARS] if keep else None,
                 int(answer.answered),
                 float(answer.confidence),
