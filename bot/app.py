@@ -34,12 +34,13 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, render
+from bot import feedback_handlers, feedback_render, handlers, render
 from bot.digest_job import TICK_SECONDS, Clock, DigestPoster, utc_now
 from bot.digest_store import LEGACY_FILE, DigestStore
+from bot.feedback import Feedback, FeedbackStore
 from bot.lease import Lease, replica_id
 from bot.services import Services
-from bot.state import open_state
+from bot.state import KeyValue, open_state
 from core.config import Config, TelegramConfig
 from core.embedder import Embedder, load_embedder, onnx_cache_dir
 from core.errors import ConfigError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
@@ -68,6 +69,7 @@ GROUP_ADMIN_COMMANDS = COMMANDS + [
 ADMIN_COMMANDS = GROUP_ADMIN_COMMANDS + [
     BotCommand("digest", "Post this chat's digest now (admins only)"),
     BotCommand("reindex", "Re-read the documents (admins only)"),
+    BotCommand("stats", "Questions, gaps and votes (admins only)"),
 ]
 
 
@@ -84,7 +86,8 @@ def build_application(
     """The bot, ready for ``run``; the model, index and state database open in ``post_init``.
 
     ``embedder_loader`` maps the configured model name to an embedder (tests pass a fake);
-    ``clock`` and ``digest_every`` (seconds between digest checks) let tests control time;
+    ``clock`` and ``digest_every`` (seconds between digest checks, and between the checks for the
+    question log's daily clean-up and the admins' weekly report) let tests control time;
     ``index_watch_every`` is the seconds between checks for an index built by another process;
     ``database_password`` goes with ``[bot] database_url`` (read from the environment by the caller).
     """
@@ -121,6 +124,11 @@ def build_application(
         application.job_queue.run_repeating(handlers.digest_tick, interval=digest_every, first=0.1, name="digest")
         application.job_queue.run_repeating(handlers.index_watch, interval=index_watch_every, name="index-watch")
         application.job_queue.run_repeating(handlers.purge_state, interval=PURGE_SECONDS, first=60, name="purge")
+        feedback = FeedbackStore(state, config.privacy)
+        application.bot_data["feedback"] = Feedback(feedback, KeyValue(state), clock, config)
+        application.job_queue.run_repeating(
+            feedback_handlers.housekeeping, interval=digest_every, first=0.2, name="housekeeping"
+        )
         await application.bot.set_my_commands(COMMANDS)
         await application.bot.set_my_commands(GROUP_ADMIN_COMMANDS, scope=BotCommandScopeAllChatAdministrators())
         for admin in config.bot.admins:
@@ -173,12 +181,19 @@ def add_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("digest", handlers.digest_command))
     application.add_handler(CommandHandler("subscribe", handlers.subscribe))
     application.add_handler(CommandHandler("unsubscribe", handlers.unsubscribe))
+    application.add_handler(CommandHandler("stats", feedback_handlers.stats))
     application.add_handler(ChatMemberHandler(handlers.membership, ChatMemberHandler.MY_CHAT_MEMBER))
     text = filters.TEXT & ~filters.COMMAND
     application.add_handler(MessageHandler(filters.ChatType.PRIVATE & text, handlers.private_message))
     application.add_handler(MessageHandler(filters.ChatType.GROUPS & text & handlers.AddressedToBot(), handlers.group_message))
     application.add_handler(CallbackQueryHandler(handlers.more_extracts, pattern=f"^{render.MORE}:"))
     application.add_handler(CallbackQueryHandler(handlers.full_paragraph, pattern=f"^{render.PARAGRAPH}:"))
+    application.add_handler(CallbackQueryHandler(feedback_handlers.vote, pattern=f"^{feedback_render.VOTE}:"))
+    # Group -1: a reply to the "what was wrong?" prompt is taken as a vote reason; any other
+    # private message falls through to the question handlers below.
+    application.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & text & filters.REPLY, feedback_handlers.vote_reason), group=-1
+    )
     application.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, handlers.unknown_command))
     application.add_error_handler(handlers.error)
 

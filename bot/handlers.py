@@ -22,7 +22,7 @@ from telegram.constants import ChatAction, ChatMemberStatus, ChatType
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ContextTypes, filters
 
-from bot import digest, render
+from bot import digest, feedback_render, render
 from bot.digest_job import DigestPoster
 from bot.lease import Lease
 from bot.services import CachedAnswer, Services
@@ -160,9 +160,13 @@ async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question
         return
     async with typing(message):
         answer = await asyncio.to_thread(services.answer, question)
+    answer_id = await context.bot_data["feedback"].log(
+        chat=message.chat_id, chat_type=message.chat.type, question=question, answer=answer
+    )
     key = await asyncio.to_thread(services.answers.add, CachedAnswer(answer, services.page_size))
     texts = render.answer_page(answer, 0, services.page_size)
     markup = render.answer_keyboard(key, answer, 0, services.page_size)
+    markup = feedback_render.with_votes(markup, answer_id)  # helpful / not helpful, under the first page
     await send(message, texts, quote=not _private(message), reply_markup=markup)
 
 

@@ -212,6 +212,7 @@ def help_text(bot_username: str | None) -> str:
         "Every answer is a sentence copied from the documents, followed by numbered extracts with "
         "their document and paragraph. When nothing answers, I say so and show the closest passages.\n"
         "<b>Full paragraph</b> shows the paragraph an extract comes from; <b>More extracts</b> shows the next ones.\n\n"
+        "<b>👍 Helpful</b> / <b>👎 Not helpful</b> under an answer tell the admins how it did; only you see your vote.\n\n"
         "<b>Commands</b>\n"
         "/ask <i>question</i> – answer a question\n"
         "/sources – the documents I answer from\n"
@@ -219,7 +220,8 @@ def help_text(bot_username: str | None) -> str:
         "/help – this message\n"
         "/subscribe, /unsubscribe – digests of new documents in a group (group admins)\n"
         "/digest – post this chat's digest now (bot admins)\n"
-        "/reindex – re-read the documents (bot admins)"
+        "/reindex – re-read the documents (bot admins)\n"
+        "/stats – questions, unanswered ones and votes (bot admins, private chat)"
     )
 
 

@@ -90,6 +90,13 @@ class DigestConfig:
     max_items: int = 5
     sentences: int = 3
     when_nothing_new: str = "skip"  # "skip" or "say"
+    admin_report: bool = False  # weekly: the most asked unanswered questions, to [bot] admins
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    log_questions: bool = True  # keep the text of questions addressed to the bot (for /stats, export)
+    retention_days: int = 90  # question-log rows older than this are deleted by the daily job
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     bot: BotConfig = field(default_factory=BotConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
 
 class _Section:
@@ -145,6 +153,12 @@ class _Section:
                 f"Currently, {self._key(key)} is {value!r}"
             )
         return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._take(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self._key(key)} must be true or false. Currently, {self._key(key)} is {value!r}")
+        return value
 
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = self._take(key, default)
@@ -213,7 +227,7 @@ class _Section:
             )
 
 
-_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest")
+_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest", "privacy")
 
 
 def _database_url(url: str) -> str:
@@ -344,7 +358,17 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         max_items=s.int("max_items", 5, minimum=1, maximum=50),
         sentences=s.int("sentences", 3, minimum=1, maximum=10),
         when_nothing_new=s.choice("when_nothing_new", "skip", ("skip", "say")),
+        admin_report=s.bool("admin_report", False),
     )
     s.done()
 
-    return Config(path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest)
+    s = _Section("privacy", raw.get("privacy", {}))
+    privacy = PrivacyConfig(
+        log_questions=s.bool("log_questions", True),
+        retention_days=s.int("retention_days", 90, minimum=1, maximum=3650),
+    )
+    s.done()
+
+    return Config(
+        path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest, privacy=privacy
+    )

@@ -42,7 +42,7 @@ HANG = -1
 SLOW = -2  # not a fault: the call is held, then done as usual
 
 # Parameters the Bot API takes as plain strings; everything else PTB sends JSON-encoded.
-_STRING_PARAMS = {"text", "parse_mode", "action", "callback_query_id", "url", "language_code", "data"}
+_STRING_PARAMS = {"text", "parse_mode", "action", "callback_query_id", "url", "language_code", "data", "caption"}
 
 # Tag -> attributes allowed on it (Telegram's HTML parse mode).
 _TAGS: dict[str, set[str]] = {
@@ -431,6 +431,9 @@ class FakeBotApi:
         form = await request.post() if request.can_read_body else {}
         params: dict[str, Any] = dict(request.query)
         for key, value in form.items():
+            if isinstance(value, web.FileField):  # an uploaded file (sendPhoto): keep its bytes
+                params[key] = value.file.read()
+                continue
             if not isinstance(value, str):
                 continue
             if key in _STRING_PARAMS:
@@ -584,11 +587,25 @@ class FakeBotApi:
             "from": self.bot,
             "text": visible,
         }
-        if params.get("reply_markup"):
+        if (params.get("reply_markup") or {}).get("inline_keyboard"):  # as Telegram: only inline keyboards come back
             message["reply_markup"] = params["reply_markup"]
         with self._cond:
             self._messages[(chat_id, message["message_id"])] = message
         return message
+
+    def _api_sendPhoto(self, params):
+        photo = params.get("photo")
+        if not isinstance(photo, bytes) or not photo.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise _ApiError("Bad Request: IMAGE_PROCESS_FAILED")
+        caption = params.get("caption", "")
+        visible = parse_telegram_html(caption) if params.get("parse_mode") == "HTML" else caption
+        if utf16_length(visible) > 1024:
+            raise _ApiError("Bad Request: message caption is too long")
+        chat_id = self._chat_id(params["chat_id"])
+        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        size = {"file_id": f"photo{next(self._message_ids)}", "file_unique_id": "u", "width": 960, "height": 432}
+        return {"message_id": next(self._message_ids), "date": int(time.time()), "chat": chat, "from": self.bot,
+                "photo": [size], "caption": visible}
 
     def _api_editMessageText(self, params):
         visible = self._check_text(params)
