@@ -25,6 +25,7 @@ from telegram.ext import ContextTypes, filters
 from bot import digest, render
 from bot.digest_job import DigestPoster
 from bot.lease import Lease
+from bot.followups import Conversation, FollowUps
 from bot.services import CachedAnswer, Services
 from core.errors import DocQAError
 from core.text import words
@@ -158,12 +159,15 @@ async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question
     if not words(question):
         await send(message, [render.ask_usage()], quote=not _private(message))
         return
+    follow_ups: FollowUps = context.bot_data["follow_ups"]
+    chat = Conversation.of(message)
     async with typing(message):
-        answer = await asyncio.to_thread(services.answer, question)
+        answer = await asyncio.to_thread(lambda: services.answer(question, follow_ups.previous(chat)))
     key = await asyncio.to_thread(services.answers.add, CachedAnswer(answer, services.page_size))
     texts = render.answer_page(answer, 0, services.page_size)
     markup = render.answer_keyboard(key, answer, 0, services.page_size)
-    await send(message, texts, quote=not _private(message), reply_markup=markup)
+    sent = await send(message, texts, quote=not _private(message), reply_markup=markup)
+    await asyncio.to_thread(follow_ups.remember, chat, [m.message_id for m in sent], answer.turn)
 
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
