@@ -78,11 +78,14 @@ class FollowUps:
             return Turn.from_json(self.kv.get(CHAT, str(chat.chat_id), now=now))
         return None
 
-    def remember(self, chat: Conversation, message_ids: Sequence[int], turn: Turn | None) -> None:
-        """Keep ``turn`` for replies to ``message_ids`` (the bot's answer) and, in a private chat, as its last turn."""
+    def remember(self, chat: Conversation, message_ids: Sequence[int], turn: Turn | None, at: datetime | None = None) -> None:
+        """Keep ``turn`` for replies to ``message_ids`` (the bot's answer) and, in a private chat, as its last turn.
+
+        ``at`` is when the answer was found (default: now); the private window runs from then.
+        """
         if turn is None:
             return
-        now = self.clock()
+        now = at or self.clock()
         value = turn.to_json()
         for message_id in message_ids:
             self.kv.put(ANSWER, f"{chat.chat_id}:{message_id}", value, expires=now + timedelta(days=REPLY_DAYS))

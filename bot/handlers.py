@@ -163,11 +163,12 @@ async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question
     chat = Conversation.of(message)
     async with typing(message):
         answer = await asyncio.to_thread(lambda: services.answer(question, follow_ups.previous(chat)))
+    answered_at = follow_ups.clock()
     key = await asyncio.to_thread(services.answers.add, CachedAnswer(answer, services.page_size))
     texts = render.answer_page(answer, 0, services.page_size)
     markup = render.answer_keyboard(key, answer, 0, services.page_size)
     sent = await send(message, texts, quote=not _private(message), reply_markup=markup)
-    await asyncio.to_thread(follow_ups.remember, chat, [m.message_id for m in sent], answer.turn)
+    await asyncio.to_thread(follow_ups.remember, chat, [m.message_id for m in sent], answer.turn, answered_at)
 
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
