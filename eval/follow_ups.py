@@ -104,6 +104,7 @@ def summarise(outcomes: Sequence[Outcome]) -> dict:
     for label, pick in (("with_context", lambda o: o.with_context), ("without", lambda o: o.alone), ("standalone", lambda o: o.standalone)):
         out[f"s1_{label}"] = share(success_at_1(pick(o), o.probe.answers) for o in follow)
         out[f"p3_{label}"] = share(precision_at_k(pick(o), o.probe.answers, 3) for o in follow)
+        out[f"declined_{label}"] = share(not pick(o).answered for o in follow)
     out["follow_ups_read_as_follow_up"] = share(o.with_context.context is not None for o in follow)
     out["new_topic_same_answer"] = share(same_answer(o.with_context, o.alone) for o in new)
     out["new_topic_read_as_follow_up"] = share(o.with_context.context is not None for o in new)
@@ -132,13 +133,15 @@ def time_pairs(retriever, probes: Sequence[Probe]) -> dict:
 
 def format_tables(by_split: dict[str, dict], timing: dict | None) -> str:
     lines = [
-        "| probes | follow-ups | S@1 with context | S@1 without | S@1 standalone | P@3 with context | P@3 without | P@3 standalone | read as follow-up |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| probes | follow-ups | S@1 with context | S@1 without | S@1 standalone | P@3 with context | P@3 without | P@3 standalone "
+        "| declined with context | declined standalone | read as follow-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for split, s in by_split.items():
         lines.append(
             f"| {split} | {s['follow_ups']} | {s['s1_with_context']:.3f} | {s['s1_without']:.3f} | {s['s1_standalone']:.3f} "
-            f"| {s['p3_with_context']:.3f} | {s['p3_without']:.3f} | {s['p3_standalone']:.3f} | {s['follow_ups_read_as_follow_up']:.3f} |"
+            f"| {s['p3_with_context']:.3f} | {s['p3_without']:.3f} | {s['p3_standalone']:.3f} "
+            f"| {s['declined_with_context']:.3f} | {s['declined_standalone']:.3f} | {s['follow_ups_read_as_follow_up']:.3f} |"
         )
     lines += ["", "| probes | new-topic pairs | same answer as alone | read as follow-up |", "|---|---|---|---|"]
     for split, s in by_split.items():

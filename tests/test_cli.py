@@ -100,7 +100,7 @@ def test_ask_follow_up_reads_each_line_as_a_possible_follow_up_to_the_line_befor
     first, follow, new_topic = (json.loads(line) for line in result.stdout.strip().splitlines())
     assert first["follow_up_to"] is None
     assert follow["follow_up_to"] == "Who co-chaired the dialogue?"
-    assert follow["answered"] and ("May 10" in follow["answer"] or "last week" in follow["answer"])
+    assert "May 10" in follow["extracts"][0]["text"] or "last week" in follow["extracts"][0]["text"]
     assert new_topic["follow_up_to"] is None and "300 police" in new_topic["answer"]
     # Without --follow-up the same lines are answered alone, and the JSON has no follow_up_to.
     alone = [json.loads(line) for line in run("retrieval", "ask", "--config", str(root / "config.toml"), "--json", stdin=lines).stdout.splitlines()]
