@@ -45,7 +45,9 @@ def _utc_now() -> datetime:
 
 def answer_record(item: CachedAnswer) -> dict[str, Any]:
     """``item`` as plain JSON-able data."""
-    return {"page_size": item.page_size, "answer": dataclasses.asdict(item.answer)}
+    # The buttons need no follow-up turns (kept by bot.followups, with their own expiry).
+    answer = dataclasses.replace(item.answer, turn=None, context=None)
+    return {"page_size": item.page_size, "answer": dataclasses.asdict(answer)}
 
 
 def _extract(data: dict[str, Any] | None) -> Extract | None:

@@ -14,6 +14,7 @@ directory and the state database, and keep nothing a later update needs in memor
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 from datetime import timedelta
@@ -38,6 +39,7 @@ from bot import feedback_handlers, feedback_render, handlers, render
 from bot.digest_job import TICK_SECONDS, Clock, DigestPoster, utc_now
 from bot.digest_store import LEGACY_FILE, DigestStore
 from bot.feedback import Feedback, FeedbackStore
+from bot.followups import FollowUps
 from bot.lease import Lease, replica_id
 from bot.services import Services
 from bot.state import KeyValue, open_state
@@ -119,6 +121,8 @@ def build_application(
         store = await asyncio.to_thread(DigestStore, state)
         await asyncio.to_thread(store.import_legacy, config.bot.data_dir / LEGACY_FILE)
         await asyncio.to_thread(store.sync_configured, config.digest.chats, clock())
+        window = dt.timedelta(minutes=config.retrieval.follow_up_minutes)
+        application.bot_data["follow_ups"] = await asyncio.to_thread(FollowUps, KeyValue(state), window, clock)
         application.bot_data["digest"] = DigestPoster(config.digest, store, services.slot.use, clock)
         # The first check runs right away, so a digest missed while the bot was down goes out now.
         application.job_queue.run_repeating(handlers.digest_tick, interval=digest_every, first=0.1, name="digest")

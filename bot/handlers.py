@@ -25,6 +25,7 @@ from telegram.ext import ContextTypes, filters
 from bot import digest, feedback_render, render
 from bot.digest_job import DigestPoster
 from bot.lease import Lease
+from bot.followups import Conversation, FollowUps
 from bot.services import CachedAnswer, Services
 from core.errors import DocQAError
 from core.text import words
@@ -153,21 +154,42 @@ def _private(message: Message) -> bool:
 # ------------------------------------------------------------------ questions
 
 
+async def _best_effort(what: str, call: Callable[[], T]) -> T | None:
+    """``call()`` in a worker thread; a failure (full disk, database down) is logged and gives None.
+
+    The state database remembers what buttons and follow-ups need; losing that must never
+    cost a reader the answer itself.
+    """
+    try:
+        return await asyncio.to_thread(call)
+    except Exception as exc:  # deliberately broad: see the docstring
+        log.error("could not %s (%s); answering without it", what, exc)
+        return None
+
+
 async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
     services = services_of(context)
     if not words(question):
         await send(message, [render.ask_usage()], quote=not _private(message))
         return
+    follow_ups: FollowUps = context.bot_data["follow_ups"]
+    chat = Conversation.of(message)
     async with typing(message):
-        answer = await asyncio.to_thread(services.answer, question)
+        previous = await _best_effort("read the previous turn", lambda: follow_ups.previous(chat))
+        answer = await asyncio.to_thread(services.answer, question, previous)
+    answered_at = follow_ups.clock()
     answer_id = await context.bot_data["feedback"].log(
         chat=message.chat_id, chat_type=message.chat.type, question=question, answer=answer
     )
-    key = await asyncio.to_thread(services.answers.add, CachedAnswer(answer, services.page_size))
+    key = await _best_effort("store the answer for its buttons", lambda: services.answers.add(CachedAnswer(answer, services.page_size)))
     texts = render.answer_page(answer, 0, services.page_size)
-    markup = render.answer_keyboard(key, answer, 0, services.page_size)
+    markup = render.answer_keyboard(key, answer, 0, services.page_size) if key else None
     markup = feedback_render.with_votes(markup, answer_id)  # helpful / not helpful, under the first page
-    await send(message, texts, quote=not _private(message), reply_markup=markup)
+    sent = await send(message, texts, quote=not _private(message), reply_markup=markup)
+    await _best_effort(
+        "remember the turn for follow-ups",
+        lambda: follow_ups.remember(chat, [m.message_id for m in sent], answer.turn, answered_at),
+    )
 
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -148,6 +148,11 @@ def answer_head(answer: Answer) -> str:
     return text
 
 
+def follow_up_note(previous_question: str) -> str:
+    """The line saying a question was read as a follow-up, and to which question."""
+    return f"<i>Taking this as a follow-up to: {esc(shorten(previous_question, 200))}</i>"
+
+
 def pages(answer: Answer, page_size: int) -> int:
     return max(1, -(-len(answer.extracts) // page_size))
 
@@ -158,6 +163,8 @@ def answer_page(answer: Answer, page: int, page_size: int) -> list[str]:
     shown = answer.extracts[first : first + page_size]
     blocks: list[str] = []
     if page == 0:
+        if answer.context is not None:
+            blocks.append(follow_up_note(answer.context.question))
         blocks.append(answer_head(answer))
         if shown and not answer.answered:
             blocks.append("<b>Closest passages</b>")

@@ -32,6 +32,7 @@ from core.embedder import Embedder
 from core.errors import DocQAError, IndexNotFoundError
 from index.build import BuildReport, Progress, build_index
 from index.store import current_dir
+from retrieval.followup import Turn
 from retrieval.retriever import Answer, Extract, Retriever
 from retrieval.summary import KeySentence
 
@@ -115,10 +116,11 @@ class Services:
 
     # Blocking methods below: call them with ``asyncio.to_thread``.
 
-    def answer(self, question: str) -> Answer:
+    def answer(self, question: str, context: Turn | None = None) -> Answer:
+        """Answer ``question``; ``context`` is the turn it may follow up on."""
         with self.slot.use() as retriever:
             wanted = min(self.page_size * PAGES, max(self.config.retrieval.candidates, self.page_size))
-            return retriever.answer(question, top_k=wanted)
+            return retriever.answer(question, top_k=wanted, context=context)
 
     def paragraph(self, extract: Extract) -> Extract | None:
         with self.slot.use() as retriever:

@@ -53,6 +53,7 @@ class RetrievalConfig:
     min_confidence: float = 0.3
     mode: str = "hybrid"
     extract_chars: int = 500
+    follow_up_minutes: int = 10
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         min_confidence=s.float("min_confidence", 0.3, minimum=0.0, maximum=1.0),
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
         extract_chars=s.int("extract_chars", 500, minimum=50, maximum=20_000),
+        follow_up_minutes=s.int("follow_up_minutes", 10, minimum=0, maximum=24 * 60),
     )
     s.done()
     if retrieval.candidates < retrieval.top_k:

@@ -31,6 +31,8 @@ def test_shipped_config_loads_with_paths_relative_to_it():
         ("[retrieval]\nmin_score = 'high'\n", "retrieval.min_score must be a number between -1.0 and 1.0. Currently, retrieval.min_score is 'high'"),
         ("[retrieval]\nmin_confidence = 1.5\n", "retrieval.min_confidence must be a number between 0.0 and 1.0. Currently, retrieval.min_confidence is 1.5"),
         ("[retrieval]\nextract_chars = 10\n", "retrieval.extract_chars must be an integer >= 50 and <= 20000. Currently, retrieval.extract_chars is 10"),
+        ("[retrieval]\nfollow_up_minutes = -1\n", "retrieval.follow_up_minutes must be an integer >= 0 and <= 1440. Currently, retrieval.follow_up_minutes is -1"),
+        ('[retrieval]\nfollow_up_minutes = "10"\n', "retrieval.follow_up_minutes must be an integer >= 0 and <= 1440. Currently, retrieval.follow_up_minutes is '10'"),
         ("[retrieval]\nmode = 'sparse'\n", "retrieval.mode must be one of hybrid, bm25, dense. Currently, retrieval.mode is 'sparse'"),
         ("[index]\nindex_type = 'annoy'\n", "index.index_type must be one of auto, flat, hnsw, ivf. Currently, index.index_type is 'annoy'"),
         ("[index]\nbackend = 'tensorflow'\n", "index.backend must be one of auto, torch, onnx. Currently, index.backend is 'tensorflow'"),
