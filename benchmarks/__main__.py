@@ -29,7 +29,7 @@ import numpy as np
 
 from benchmarks.corpus import CACHE, REPO, RESULTS, cached_embeddings, centre_texts, questions, write_seeds
 
-FIGURES = ("latency", "build", "incremental", "cold", "scale", "e2e")
+FIGURES = ("latency", "followup", "build", "incremental", "cold", "scale", "e2e")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +186,22 @@ class Bench:
             out.append(row(label, ms(p50), ms(b50) + " encode", p50 / b50, "<= 1.3x", bool(p50 / b50 <= 1.3)))
             out.append(row(label.replace("p50", "p99"), ms(p99), ms(b99) + " encode", p99 / b99, "<= 3x", bool(p99 / b99 <= 3)))
         return out
+
+    def followup(self) -> list[dict]:
+        """A follow-up answered with the previous turn as context against the same question alone (eval/follow_ups.jsonl)."""
+        from eval.follow_ups import read_probes, time_pairs
+
+        probes = [p for p in read_probes() if p.kind == "follow_up" and not p.doc.startswith("pakistan")]
+        retriever = self.retriever("auto")
+        try:
+            timing = time_pairs(retriever, probes)
+        finally:
+            retriever.close()
+        self.details["followup"] = timing
+        ratio = timing["ratio_to_alone"]
+        return [row("follow-up with context p50 / same question alone", f"{timing['with_context_ms']:.1f} ms",
+                    f"{timing['alone_ms']:.1f} ms alone", ratio, "<= 1.2x", bool(ratio <= 1.2),
+                    f"{timing['timed']} follow-ups; the standalone rewrites take {timing['standalone_ms']:.1f} ms")]
 
     def build(self) -> list[dict]:
         """A full build's passages/s against model.encode of the same passages at its best batch size."""

@@ -9,7 +9,9 @@ Usage::
     build.describe()                        # status text: queued, or the build's progress
 
 The builds themselves are ``Services.rebuild`` (the incremental ``/reindex`` build) run in a
-thread under ``Services.reindex_lock``.
+thread under ``Services.reindex_lock`` and, with replicas, the reindex lease (``bot.lease``):
+a build waits while another replica reindexes, and other replicas serve the new version
+when they next check the index directory.
 """
 
 from __future__ import annotations
@@ -21,10 +23,15 @@ from dataclasses import dataclass, field
 
 from bot import ingest_render as say, render
 from bot.handlers import BuildProgress
+from bot.lease import Lease
 from bot.services import Services
 from index.build import BuildReport
 
 log = logging.getLogger(__name__)
+
+# Seconds between renewals of the reindex lease while a build runs, and between tries to take it.
+LEASE_RENEW_SECONDS = 3.0
+LEASE_RETRY_SECONDS = 1.0
 
 
 @dataclass(eq=False)
@@ -65,8 +72,9 @@ class BuildQueue:
 
     MAX_WAIT = 6
 
-    def __init__(self, services: Services):
+    def __init__(self, services: Services, lease: Lease | None = None):
         self.services = services
+        self.lease = lease  # the reindex lease: one build across all replicas (None: this process only)
         self.builds = 0  # builds run so far
         self._next: PendingBuild | None = None
         self._worker: asyncio.Task | None = None
@@ -103,11 +111,16 @@ class BuildQueue:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(build.hurry.wait(), wait)
             async with self.services.reindex_lock:
+                await self._take_lease()
                 self._next = None  # requests from now on are served by the following build
                 build.started = True
                 self.builds += 1
                 try:
-                    report = build.report = await asyncio.to_thread(self.services.rebuild, build.progress.update)
+                    task = asyncio.ensure_future(asyncio.to_thread(self.services.rebuild, build.progress.update))
+                    while not (await asyncio.wait({task}, timeout=LEASE_RENEW_SECONDS))[0]:
+                        if self.lease is not None and not await asyncio.to_thread(self.lease.acquire):
+                            log.warning("the reindex lease was taken over during a build for documents from Telegram")
+                    report = build.report = task.result()
                     log.info(
                         "index build %d for documents from Telegram: %d documents (%d added, %d changed, %d removed) in %.1fs",
                         self.builds, report.documents, len(report.added), len(report.changed), len(report.removed),
@@ -117,4 +130,25 @@ class BuildQueue:
                     build.error = exc
                     log.warning("index build for documents from Telegram failed; the previous index keeps serving: %s", exc)
                 finally:
+                    await self._give_lease_back()
                     build.done.set()
+
+    async def _give_lease_back(self) -> None:
+        if self.lease is None:
+            return
+        try:
+            await asyncio.to_thread(self.lease.release)
+        except Exception as exc:  # it expires by itself; the build's waiters must still hear of it
+            log.warning("could not release the reindex lease: %s", exc)
+
+    async def _take_lease(self) -> None:
+        """Wait until this replica holds the reindex lease (another one may be reindexing)."""
+        if self.lease is None:
+            return
+        waited = False
+        while not await asyncio.to_thread(self.lease.acquire):
+            if not waited:
+                log.info("index build for documents from Telegram waits: replica %s is reindexing",
+                         await asyncio.to_thread(self.lease.holder_now))
+                waited = True
+            await asyncio.sleep(LEASE_RETRY_SECONDS)

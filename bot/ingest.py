@@ -33,6 +33,7 @@ from bot import handlers, ingest_render as say, render
 from bot.build_queue import BuildQueue
 from bot.handlers import await_build, edit, send
 from bot.ingest_render import DocumentReport
+from bot.lease import Lease
 from bot.services import Services
 from core.config import Config
 from core.errors import DocQAError, IngestError
@@ -67,9 +68,10 @@ class Ingest:
         self._channel_names = {c.lower() for c in config.ingest.channels if isinstance(c, str)}
 
     @classmethod
-    def create(cls, config: Config, services: Services) -> "Ingest":
+    def create(cls, config: Config, services: Services, lease: Lease | None = None) -> "Ingest":
+        """``lease``: the reindex lease, so builds here never run beside another replica's /reindex."""
         inbox = SeedInbox(config.seeds.dir, config.ingest.subfolder, max_bytes=int(config.seeds.max_file_mb * 1024 * 1024))
-        return cls(config, services, inbox, BuildQueue(services))
+        return cls(config, services, inbox, BuildQueue(services, lease))
 
     def follows(self, chat: Chat) -> bool:
         """Whether posts of ``chat`` are indexed (it is in ``[ingest] channels``)."""

@@ -172,6 +172,11 @@ def answer_head(answer: Answer) -> str:
     return text
 
 
+def follow_up_note(previous_question: str) -> str:
+    """The line saying a question was read as a follow-up, and to which question."""
+    return f"<i>Taking this as a follow-up to: {esc(shorten(previous_question, 200))}</i>"
+
+
 def pages(answer: Answer, page_size: int) -> int:
     return max(1, -(-len(answer.extracts) // page_size))
 
@@ -182,6 +187,8 @@ def answer_page(answer: Answer, page: int, page_size: int) -> list[str]:
     shown = answer.extracts[first : first + page_size]
     blocks: list[str] = []
     if page == 0:
+        if answer.context is not None:
+            blocks.append(follow_up_note(answer.context.question))
         blocks.append(answer_head(answer))
         if shown and not answer.answered:
             blocks.append("<b>Closest passages</b>")
@@ -236,6 +243,7 @@ def help_text(bot_username: str | None) -> str:
         "Every answer is a sentence copied from the documents, followed by numbered extracts with "
         "their document and paragraph. When nothing answers, I say so and show the closest passages.\n"
         "<b>Full paragraph</b> shows the paragraph an extract comes from; <b>More extracts</b> shows the next ones.\n\n"
+        "<b>👍 Helpful</b> / <b>👎 Not helpful</b> under an answer tell the admins how it did; only you see your vote.\n\n"
         "<b>Commands</b>\n"
         "/ask <i>question</i> – answer a question\n"
         "/sources – the documents I answer from\n"
@@ -244,6 +252,7 @@ def help_text(bot_username: str | None) -> str:
         "/subscribe, /unsubscribe – digests of new documents in a group (group admins)\n"
         "/digest – post this chat's digest now (bot admins)\n"
         "/reindex – re-read the documents (bot admins)\n"
+        "/stats – questions, unanswered ones and votes (bot admins, private chat)\n"
         "/add <i>link</i> – add a web page, PDF, Word file or text (bot admins; a link or file sent here works too)\n"
         "/forget – remove a document: reply it to the upload or my report, or /forget <i>number</i> from /sources (bot admins)"
     )
@@ -293,7 +302,9 @@ def unknown_document_link() -> str:
     return "That link points to a document that is no longer indexed. /sources lists the current ones."
 
 
-def reindex_busy() -> str:
+def reindex_busy(elsewhere: bool = False) -> str:
+    if elsewhere:
+        return "A reindex is already running (started on another replica of this bot); every replica answers from the new index when it is done."
     return "A reindex is already running; its status message will show when it is done."
 
 

@@ -2,6 +2,7 @@
 
 Usage::
 
+    db = open_state(config.bot, password)                     # SQLite, or PostgreSQL with [bot] database_url
     db = StateDB.open_sqlite(config.bot.data_dir / STATE_FILE)
     db.ensure(DIGEST_SCHEMA)                                  # idempotent DDL
     db.run("INSERT INTO chats (chat, active) VALUES (?, 1) ON CONFLICT (chat) DO NOTHING", ("-100",))
@@ -19,6 +20,8 @@ times as ISO-8601 UTC text.  ``{id}`` in DDL declares ``id``, an auto-numbered p
 
 SQLite runs in WAL mode with a busy timeout: a ``kill -9`` loses at most the
 transaction in flight, and several processes on one host can share the file.
+PostgreSQL (``bot.state_postgres``, chosen by ``[bot] database_url``) serves replicas
+on several hosts; transactions run one at a time there too (an advisory lock).
 Every method is a short blocking call, safe from several threads; call them through
 ``asyncio.to_thread`` from handlers when they may wait on a lock.
 """
@@ -32,7 +35,12 @@ import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
+
+from core.errors import StateError
+
+if TYPE_CHECKING:
+    from core.config import BotConfig
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +107,17 @@ class StateDB:
         connection.execute("PRAGMA synchronous=NORMAL")
         return cls(connection, str(path))
 
+    @classmethod
+    def open_postgres(cls, url: str, password: str | None = None) -> "StateDB":
+        """Connect to the PostgreSQL database at ``url`` (no password in it; ``password`` goes separately).
+
+        Raises:
+            StateError: the server cannot be reached or refuses the login.
+        """
+        from bot.state_postgres import PostgresStateDB  # psycopg is needed only here (the postgres extra)
+
+        return PostgresStateDB(url, password)
+
     def ensure(self, ddl: str) -> None:
         """Run idempotent DDL (``CREATE ... IF NOT EXISTS``); ``{id}`` declares an auto-numbered ``id`` key."""
         with self._lock:
@@ -128,6 +147,23 @@ class StateDB:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def open_state(config: "BotConfig", password: str | None = None) -> StateDB:
+    """The state database ``config`` names: PostgreSQL at ``database_url`` if set, else SQLite in ``data_dir``."""
+    if config.database_url:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise StateError(
+                "bot.database_url is set but psycopg is not installed; install the postgres extra: "
+                "pip install -e '.[postgres]'"
+            ) from None
+        db = StateDB.open_postgres(config.database_url, password)
+    else:
+        db = StateDB.open_sqlite(config.data_dir / STATE_FILE)
+    log.info("bot state in %s (%s)", db.where, db.dialect)
+    return db
 
 
 class KeyValue:

@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from core.errors import ConfigError
 
@@ -52,6 +53,7 @@ class RetrievalConfig:
     min_confidence: float = 0.3
     mode: str = "hybrid"
     extract_chars: int = 500
+    follow_up_minutes: int = 10
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,26 @@ class TelegramConfig:
     token_env: str = "TELEGRAM_BOT_TOKEN"
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    # Webhook mode when webhook_url is set (long polling otherwise): Telegram POSTs updates to
+    # webhook_url; the bot listens on webhook_listen:webhook_port at that URL's path.
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+
+    @property
+    def webhook_path(self) -> str:
+        """The path part of ``webhook_url`` ("/telegram"), where the bot's webhook server listens."""
+        return urlsplit(self.webhook_url).path or "/"
 
 
 @dataclass(frozen=True)
 class BotConfig:
     admins: tuple[int, ...] = ()
     data_dir: Path = Path("data")
+    # PostgreSQL URL without the password (which comes from database_password_env); "" = SQLite in data_dir.
+    database_url: str = ""
+    database_password_env: str = "BOT_DATABASE_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,13 @@ class DigestConfig:
     max_items: int = 5
     sentences: int = 3
     when_nothing_new: str = "skip"  # "skip" or "say"
+    admin_report: bool = False  # weekly: the most asked unanswered questions, to [bot] admins
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    log_questions: bool = True  # keep the text of questions addressed to the bot (for /stats, export)
+    retention_days: int = 90  # question-log rows older than this are deleted by the daily job
 
 
 @dataclass(frozen=True)
@@ -98,6 +121,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     bot: BotConfig = field(default_factory=BotConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
 
 
@@ -212,6 +236,14 @@ class _Section:
             ) from None
         return value
 
+    def env_name(self, key: str, default: str) -> str:
+        value = self.str(key, default)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ConfigError(
+                f"{self._key(key)} must be an environment variable name. Currently, {self._key(key)} is {value!r}"
+            )
+        return value
+
     def done(self) -> None:
         if self.table:
             unknown = sorted(self.table)[0]
@@ -220,7 +252,27 @@ class _Section:
             )
 
 
-_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest", "ingest")
+_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest", "privacy", "ingest")
+
+
+def _database_url(url: str) -> str:
+    """``[bot] database_url``: empty, or a PostgreSQL URL that holds no password."""
+    if not url:
+        return url
+    if not re.match(r"postgres(ql)?://", url):
+        raise ConfigError(
+            "bot.database_url must be empty (SQLite in bot.data_dir) or a PostgreSQL URL such as "
+            f"\"postgresql://bot@db.internal:5432/bot\". Currently, bot.database_url is {url!r}"
+        )
+    parts = urlsplit(url)
+    if parts.password is not None or "password" in parse_qs(parts.query):
+        shown = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+        shown = re.sub(r"(password=)[^&]*", r"\1***", shown)
+        raise ConfigError(
+            "bot.database_url must not contain the password: put it in the environment variable named by "
+            f"bot.database_password_env. Currently, bot.database_url is {shown!r}"
+        )
+    return url
 
 
 def load_config(path: str | Path = "config.toml") -> Config:
@@ -282,6 +334,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         min_confidence=s.float("min_confidence", 0.3, minimum=0.0, maximum=1.0),
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
         extract_chars=s.int("extract_chars", 500, minimum=50, maximum=20_000),
+        follow_up_minutes=s.int("follow_up_minutes", 10, minimum=0, maximum=24 * 60),
     )
     s.done()
     if retrieval.candidates < retrieval.top_k:
@@ -291,21 +344,36 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         )
 
     s = _Section("telegram", raw.get("telegram", {}))
-    token_env = s.str("token_env", "TELEGRAM_BOT_TOKEN")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
-        raise ConfigError(
-            f"telegram.token_env must be an environment variable name. Currently, telegram.token_env is {token_env!r}"
-        )
+    token_env = s.env_name("token_env", "TELEGRAM_BOT_TOKEN")
     base_url = s.str("base_url", "https://api.telegram.org/bot")
     base_file_url = s.str("base_file_url", "https://api.telegram.org/file/bot")
     for key, url in (("base_url", base_url), ("base_file_url", base_file_url)):
         if not re.match(r"https?://", url):
             raise ConfigError(f"telegram.{key} must start with http:// or https://. Currently, telegram.{key} is {url!r}")
-    telegram = TelegramConfig(token_env=token_env, base_url=base_url, base_file_url=base_file_url)
+    webhook_url = s.str("webhook_url", "", non_empty=False).strip()
+    if webhook_url and not re.match(r"https?://[^/?#\s]+(/[^?#\s]*)?$", webhook_url):
+        raise ConfigError(
+            "telegram.webhook_url must be empty (long polling) or an https:// URL such as "
+            f"\"https://bot.example.org/telegram\" (http:// for a self-hosted Bot API server). Currently, telegram.webhook_url is {webhook_url!r}"
+        )
+    telegram = TelegramConfig(
+        token_env=token_env,
+        base_url=base_url,
+        base_file_url=base_file_url,
+        webhook_url=webhook_url,
+        webhook_listen=s.str("webhook_listen", "127.0.0.1"),
+        webhook_port=s.int("webhook_port", 8443, minimum=1, maximum=65535),
+        webhook_secret_env=s.env_name("webhook_secret_env", "TELEGRAM_WEBHOOK_SECRET"),
+    )
     s.done()
 
     s = _Section("bot", raw.get("bot", {}))
-    bot = BotConfig(admins=s.int_list("admins"), data_dir=s.path("data_dir", "data", base))
+    bot = BotConfig(
+        admins=s.int_list("admins"),
+        data_dir=s.path("data_dir", "data", base),
+        database_url=_database_url(s.str("database_url", "", non_empty=False).strip()),
+        database_password_env=s.env_name("database_password_env", "BOT_DATABASE_PASSWORD"),
+    )
     s.done()
 
     s = _Section("digest", raw.get("digest", {}))
@@ -316,6 +384,14 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         max_items=s.int("max_items", 5, minimum=1, maximum=50),
         sentences=s.int("sentences", 3, minimum=1, maximum=10),
         when_nothing_new=s.choice("when_nothing_new", "skip", ("skip", "say")),
+        admin_report=s.bool("admin_report", False),
+    )
+    s.done()
+
+    s = _Section("privacy", raw.get("privacy", {}))
+    privacy = PrivacyConfig(
+        log_questions=s.bool("log_questions", True),
+        retention_days=s.int("retention_days", 90, minimum=1, maximum=3650),
     )
     s.done()
 
@@ -331,5 +407,6 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     s.done()
 
     return Config(
-        path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest, ingest=ingest
+        path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest,
+        privacy=privacy, ingest=ingest,
     )

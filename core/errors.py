@@ -34,5 +34,9 @@ class BuildError(DocQAError):
     """An index build could not complete; the previous index is untouched."""
 
 
+class StateError(DocQAError):
+    """The bot's state database cannot be opened or used (wrong URL or password, server down)."""
+
+
 class IngestError(DocQAError):
     """A document sent through Telegram (an upload, a link, a post) cannot be added; the message says why."""

@@ -20,6 +20,8 @@ read) and dropped the next time the registry is written.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -31,6 +33,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 REGISTRY = ".sources.json"
+LOCK = ".sources.lock"  # held while the registry is rewritten, by every process (bot replicas share the folder)
 FORMAT = 1
 
 
@@ -88,31 +91,42 @@ class SourceRegistry:
     def __init__(self, seeds_dir: Path):
         self.seeds_dir = Path(seeds_dir)
         self.path = self.seeds_dir / REGISTRY
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """One read-modify-write at a time: across threads (the lock) and processes (``flock``)."""
+        with self._lock:
+            self.seeds_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.seeds_dir / LOCK, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
 
     def all(self) -> dict[str, DocumentSource]:
-        with self._lock:
-            return read_sources(self.seeds_dir)
+        return read_sources(self.seeds_dir)  # replaced atomically: a read needs no lock
 
     def get(self, doc: str) -> DocumentSource | None:
         return self.all().get(doc)
 
     def put(self, record: DocumentSource) -> None:
-        with self._lock:
+        with self._locked():
             entries = self._live(read_sources(self.seeds_dir))
             entries[record.doc] = record
             self._write(entries)
 
     def add_messages(self, doc: str, *keys: str) -> None:
         """Remember that messages ``keys`` were about ``doc`` (so /forget in reply to them finds it)."""
-        with self._lock:
+        with self._locked():
             entries = read_sources(self.seeds_dir)
             record = entries.get(doc) or DocumentSource(doc)
             entries[doc] = replace(record, messages=tuple(dict.fromkeys(record.messages + keys)))
             self._write(self._live(entries))
 
     def remove(self, doc: str) -> None:
-        with self._lock:
+        with self._locked():
             entries = read_sources(self.seeds_dir)
             if entries.pop(doc, None) is not None:
                 self._write(self._live(entries))

@@ -5,6 +5,7 @@ Usage::
     python -m retrieval ask "Who co-chaired the dialogue?"
     python -m retrieval ask --json < questions.txt      # one JSON object per line
     python -m retrieval ask                              # interactive prompt on a terminal
+    printf 'Who co-chaired the dialogue?\nAnd when was it held?\n' | python -m retrieval ask --follow-up
     python -m retrieval eval --docs eval/xquad_en/docs --questions eval/xquad_en/questions.jsonl
 """
 
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--config", type=Path, default=Path("config.toml"), help="config file (default: config.toml)")
     ask.add_argument("--index-dir", type=Path, help="index folder (default: [index] dir)")
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.add_argument(
+        "--follow-up", action="store_true", help="read each question as a possible follow-up to the line before (as the bot does in a chat)"
+    )
     ask.add_argument("-v", "--verbose", action="store_true", help="log details")
     ask.add_argument("question", nargs="*", help="the question; omit to read one per line from stdin")
     ev = commands.add_parser("eval", help="measure answer quality on a question set (builds a temporary index)")
@@ -40,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ev.add_argument("-v", "--verbose", action="store_true", help="log details")
     args = parser.parse_args(argv)
+    if args.command == "ask" and args.follow_up and args.question:
+        parser.error("--follow-up reads the questions from stdin, one per line; give no QUESTION")
 
     setup_logging(args.verbose)
     config = load_config(args.config)
@@ -50,13 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     index = load_index(index_dir, config.index.model)
     embedder = load_embedder(config.index.model, backend=config.index.backend, onnx_cache=onnx_cache_dir(index_dir))
     retriever = Retriever(index, embedder, config.retrieval)
-    show = print_json if args.json else print_text
+    follow_up = args.follow_up
+    show = (lambda a: print_json(a, follow_up)) if args.json else print_text
     if args.question:
         show(retriever.answer(" ".join(args.question)))
         return 0
     interactive = sys.stdin.isatty() and not args.json
     if interactive:
         print(f"Ask about {len(retriever.documents)} document(s); an empty line or Ctrl-D quits.")
+    previous = None  # with --follow-up: the turn of the line before
     while True:
         if interactive:
             try:
@@ -72,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
                 break
             if not line.strip():
                 continue
-        show(retriever.answer(line.strip()))
+        answer = retriever.answer(line.strip(), context=previous)
+        if follow_up:
+            previous = answer.turn
+        show(answer)
         sys.stdout.flush()
     return 0
 
@@ -100,8 +111,11 @@ def run_eval(args, config) -> int:
     return 0
 
 
-def print_json(answer: Answer) -> None:
-    print(json.dumps(answer.to_json(), ensure_ascii=False))
+def print_json(answer: Answer, follow_up: bool = False) -> None:
+    data = answer.to_json()
+    if follow_up:  # the question it was read as a follow-up to, or null
+        data["follow_up_to"] = answer.context.question if answer.context else None
+    print(json.dumps(data, ensure_ascii=False))
 
 
 def print_text(answer: Answer) -> None:
@@ -114,6 +128,8 @@ def format_text(answer: Answer) -> str:
     # sentence answers.  Per-extract ranking scores mix cosine and word coverage and mean
     # nothing to a reader, so they stay in --json only.
     lines = []
+    if answer.context is not None:
+        lines.append(f"(Taking this as a follow-up to: {answer.context.question})")
     if answer.answered:
         lines.append(f"Answer: {answer.answer}")
         lines.append(

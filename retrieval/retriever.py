@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from core.embedder import Embedder
 from core.text import words
 from index.chunk import Passage, Sentence, split_paragraphs
 from retrieval.abstain import Evidence, answer_confidence
+from retrieval.followup import FollowUpSettings, Prior, Turn, answer_in_context, make_turn
 from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
 from index.lexical import question_terms, terms
 from index.pdf_text import page_of
@@ -119,6 +120,8 @@ class Answer:
     extracts: list[Extract] = field(default_factory=list)
     confidence: float = 0.0  # the abstention model's confidence that ``candidate`` answers
     candidate: Extract | None = None  # the best sentence found, even when the bot declines
+    turn: Turn | None = None  # what this question was about, for a follow-up to it
+    context: Turn | None = None  # the previous turn, when the question was read as a follow-up to it
 
     @property
     def answer(self) -> str | None:
@@ -161,6 +164,7 @@ class Retriever:
         if self.mode not in MODES:
             raise ValueError(f"unknown retrieval mode {self.mode!r}; choose one of {', '.join(MODES)}")
         self.weights = MODE_WEIGHTS[self.mode]
+        self.follow_up = FollowUpSettings()
         self._titles = index.titles
         self._pages = index.pages
         self._sources = index.sources
@@ -198,16 +202,19 @@ class Retriever:
         vector = self.embedder.encode([question])[0]
         return self._rank(vector, question_terms(question), k)
 
-    def answer(self, question: str, top_k: int | None = None) -> Answer:
+    def answer(self, question: str, top_k: int | None = None, context: Turn | None = None) -> Answer:
         """Answer ``question`` with a verbatim sentence and up to ``top_k`` cited extracts.
 
         Args:
             question: the user's question, any whitespace.
             top_k: extracts to return (default ``[retrieval] top_k``).
+            context: the previous turn (``Answer.turn`` of the question before); the question
+                is read as a follow-up to it only when it leans on it (``retrieval.followup``).
 
         Returns:
             An ``Answer``; ``answered`` is False when the documents do not answer,
-            and the extracts are then the closest passages.
+            and the extracts are then the closest passages.  ``context`` is set when
+            the previous turn was used; ``turn`` is this question's, for the next one.
         """
         top_k = top_k or self.settings.top_k
         question = " ".join(question.split())
@@ -215,7 +222,23 @@ class Retriever:
             return Answer(question, answered=False)
         q_vector = self.embedder.encode([question])[0]
         q_terms = question_terms(question)
-        hits = self._rank(q_vector, q_terms, max(self.settings.candidates, top_k, EXTRACT_POOL))
+        alone = self._answer_with(question, q_vector, q_terms, top_k)
+        if context is not None:
+            return answer_in_context(self, question, q_vector, q_terms, alone, context, top_k)
+        return replace(alone, turn=make_turn(question, q_terms, q_vector, alone))
+
+    def _answer_with(
+        self,
+        question: str,
+        q_vector: np.ndarray,
+        q_terms: list[str],
+        top_k: int,
+        prior: Prior | None = None,
+        rank_terms: list[str] | None = None,
+    ) -> Answer:
+        """The answer found with this query vector and terms; a follow-up ranks passages with
+        ``rank_terms`` (its own and the previous turn's) and a rank ``prior``."""
+        hits = self._rank(q_vector, rank_terms or q_terms, max(self.settings.candidates, top_k, EXTRACT_POOL), prior)
         if not hits:
             return Answer(question, answered=False)
         scored = self.score_sentences(question, q_vector, q_terms, hits[:EXTRACT_POOL])
@@ -251,8 +274,8 @@ class Retriever:
 
     # ------------------------------------------------------------ ranking
 
-    def _rank(self, q_vector: np.ndarray, q_terms: list[str], k: int) -> list[Hit]:
-        """Passages ranked by the mode's signal(s), near-duplicates collapsed, best first."""
+    def _rank(self, q_vector: np.ndarray, q_terms: list[str], k: int, prior: Prior | None = None) -> list[Hit]:
+        """Passages ranked by the mode's signal(s) (and ``prior``), near-duplicates collapsed, best first."""
         n = min(max(k, self.settings.candidates), self.passage_count)
         if n <= 0:
             return []
@@ -267,6 +290,8 @@ class Retriever:
             ranked = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
         else:
             ranked = dense or lexical
+        if prior is not None:
+            ranked = prior.rerank(ranked, fused=self.mode == "hybrid")
         ids = [i for i, _ in ranked]
         passages = self.index.store.passages(ids)
         cosines = self.index.vectors[ids] @ q_vector if ids else np.zeros(0)

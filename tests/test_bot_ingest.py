@@ -17,7 +17,7 @@ import pytest
 from bot.app import build_application
 from core.config import Config
 from index.build import build_index
-from index.sources import REGISTRY
+from index.sources import LOCK, REGISTRY
 from tests.fake_bot_api import BotRunner, Call, FakeBotApi, parse_telegram_html
 from tests.fakes import FakeEmbedder, make_pdf
 from tests.link_server import LinkServer
@@ -130,8 +130,8 @@ def documents(runner: BotRunner) -> list[str]:
 
 
 def files_under(root: Path) -> list[str]:
-    """Every file under ``root`` but the sources registry (temporary files included)."""
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != REGISTRY)
+    """Every file under ``root`` but the sources registry and its lock (temporary files included)."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name not in (REGISTRY, LOCK))
 
 
 # ------------------------------------------------------------------ uploads

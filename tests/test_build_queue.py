@@ -99,3 +99,28 @@ def test_builds_wait_for_a_running_reindex_and_a_failure_reaches_every_waiter():
                 raise AssertionError("the failure was lost")
 
     run(scenario)
+
+
+def test_a_build_waits_while_another_replica_holds_the_reindex_lease(tmp_path):
+    from datetime import timedelta
+
+    from bot.lease import Lease
+    from bot.state import StateDB
+
+    async def scenario():
+        db = StateDB.open_sqlite(tmp_path / "state.sqlite")
+        other = Lease(db, "reindex", holder="replica-b", ttl=timedelta(seconds=60))
+        mine = Lease(db, "reindex", holder="replica-a", ttl=timedelta(seconds=60))
+        assert other.acquire()  # replica B is reindexing
+        services = FakeServices()
+        queue = BuildQueue(services, mine)
+        build = queue.request()
+        await asyncio.sleep(1.5)
+        assert services.rebuilds == 0 and not build.started
+        other.release()
+        await build.result()
+        assert services.rebuilds == 1
+        assert mine.holder_now() is None  # given back after the build
+        db.close()
+
+    run(scenario)

@@ -13,7 +13,7 @@ from core.errors import ConfigError, IngestError
 from index.build import build_index
 from index.fetch import address_problem, check_url, fetch_url
 from index.ingest import SeedInbox, post_doc, post_title, safe_name, upload_name
-from index.sources import REGISTRY, DocumentSource, SourceRegistry, read_sources
+from index.sources import LOCK, REGISTRY, DocumentSource, SourceRegistry, read_sources
 from retrieval.retriever import Retriever
 from tests.fakes import make_docx, make_pdf, write_config
 from tests.link_server import LinkServer
@@ -22,7 +22,8 @@ TEXT = b"Harbour notes\n\nThe harbour master logged forty ships in March, most o
 
 
 def visible_files(root) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    """Every file under ``root`` (temporary files included) but the registry's lock file."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != LOCK)
 
 
 # ------------------------------------------------------------------ names
