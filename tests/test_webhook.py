@@ -61,7 +61,7 @@ def test_webhook_mode_sets_the_webhook_with_its_secret_and_answers_what_telegram
     [hook] = api.calls_to("setWebhook")
     assert hook.params["url"] == config.telegram.webhook_url
     assert hook.params["secret_token"] == WEBHOOK_SECRET
-    assert hook.params["allowed_updates"] == ["message", "callback_query", "my_chat_member"]
+    assert hook.params["allowed_updates"] == ["message", "callback_query", "my_chat_member", "channel_post", "edited_channel_post"]
     assert not hook.params.get("drop_pending_updates")  # other replicas may be serving those updates
 
     update_id = api.inject(api.private_text(USER, QUESTION))
