@@ -36,3 +36,7 @@ class BuildError(DocQAError):
 
 class StateError(DocQAError):
     """The bot's state database cannot be opened or used (wrong URL or password, server down)."""
+
+
+class StoreUnavailableError(DocQAError):
+    """The index store (a Milvus server) does not answer or refused the request."""
