@@ -106,7 +106,9 @@ def connect(settings: MilvusConfig) -> "MilvusClient":
 
     token = os.environ.get(settings.token_env, "")
     try:
-        return MilvusClient(uri=settings.uri, token=token, timeout=30)
+        # dedicated: pymilvus otherwise shares one channel per address for the life of the
+        # process, and a channel that saw the server go down may refuse to come back.
+        return MilvusClient(uri=settings.uri, token=token, timeout=30, dedicated=True)
     except Exception as exc:  # pymilvus raises MilvusException, grpc errors or plain ones by version
         raise unavailable(settings, exc) from None
 
@@ -256,6 +258,15 @@ def dense_search_params(index_type: str) -> dict:
 
 def has_version(client: "MilvusClient", names: Names) -> bool:
     return all(client.has_collection(name) for name in names.all)
+
+
+def load_version(client: "MilvusClient", names: Names) -> bool:
+    """Load a version's collections for reading (a restarted server holds them released); False if one is missing."""
+    if not has_version(client, names):
+        return False
+    for name in names.all:
+        client.load_collection(name)
+    return True
 
 
 def drop_version(client: "MilvusClient", names: Names) -> None:

@@ -54,7 +54,7 @@ from index.milvus import (
     document_markers,
     drop_version,
     fit,
-    has_version,
+    load_version,
     hashed_id,
     in_filter,
     insert,
@@ -122,7 +122,7 @@ class _Build:
 
     def run(self, seeds_dir: Path) -> BuildReport:
         client = self.client
-        live_manifest = read_manifest(client, self.live) if self.live and has_version(client, self.live) else None
+        live_manifest = read_manifest(client, self.live) if self.live and load_version(client, self.live) else None
         live_docs = document_markers(client, self.live) if self._compatible(live_manifest) else {}
         if live_manifest and not live_docs:
             log.info("model, chunking or layout changed since the last build: re-embedding everything")
@@ -137,7 +137,7 @@ class _Build:
         report.changed = [d.doc for d in documents if d.doc in live_docs and live_docs[d.doc]["sha256"] != d.sha256]
         report.removed = sorted(doc for doc in live_docs if doc not in wanted)
 
-        standby_manifest = read_manifest(client, self.standby) if has_version(client, self.standby) else None
+        standby_manifest = read_manifest(client, self.standby) if load_version(client, self.standby) else None
         standby_docs = document_markers(client, self.standby) if self._compatible(standby_manifest) else None
         chunked = {}  # doc -> (title, passages), for the documents to embed
         index_type, total = self._plan_size(documents, live_docs, standby_docs or {}, chunked)
@@ -151,8 +151,6 @@ class _Build:
             index_type, total = self._plan_size(documents, live_docs, standby_docs, chunked)
         else:
             dirty = standby_manifest.get("state") != "ready"
-            for name in self.standby.all:
-                client.load_collection(name)  # a reopened database has its collections released
         manifest = {
             "format": FORMAT,
             "model": self.embedder.name,

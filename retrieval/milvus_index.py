@@ -41,7 +41,7 @@ from index.milvus import (
     connect,
     dense_search_params,
     document_markers,
-    has_version,
+    load_version,
     in_filter,
     lexical_text,
     live_version,
@@ -76,10 +76,8 @@ def open_milvus_index(config: Config, model: str) -> "MilvusIndex":
                 f"no index in Milvus at {settings.uri} (alias {settings.collection!r} is missing); build it with: {BUILD_HINT}"
             )
         names = Names(settings.collection, version)
-        if not has_version(client, names):
+        if not load_version(client, names):  # a restarted server holds its collections released
             raise IndexCorruptError(f"Milvus alias {settings.collection!r} names a version with missing collections; rebuild with: {BUILD_HINT}")
-        for name in names.all:
-            client.load_collection(name)  # a reopened database starts with its collections released
         manifest = read_manifest(client, names)
         if manifest is None:
             raise IndexCorruptError(f"Milvus collection {names.documents} has no manifest; rebuild with: {BUILD_HINT}")
