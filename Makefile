@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test bench bench-full index ask bot clean
 
@@ -22,16 +23,21 @@ run: $(STAMP)
 	$(PY) -m index build
 	$(PY) -m bot --or-terminal
 
-test: $(STAMP)
+# The tests also cover the optional stores: Milvus (through milvus-lite, no server to install).
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,milvus]'
+	touch $(TEST_STAMP)
+
+test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
 # Speed figures as ratios to baselines measured in the same run (docs/benchmarks.md).
 # bench: 100k-passage scale figure, about 10 minutes on a fresh clone; bench-full: 1M
 # passages (the first run builds and caches a 1M HNSW index, about 25 minutes on 2 cores).
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) -m benchmarks --quick
 
-bench-full: $(STAMP)
+bench-full: $(TEST_STAMP)
 	$(PY) -m benchmarks
 
 index: $(STAMP)

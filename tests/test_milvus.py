@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,10 +19,10 @@ from index.lexical import LexicalIndex
 from index.milvus import query_all
 from retrieval.retriever import Retriever
 from tests.fakes import SEED_ARTICLE, FakeEmbedder, write_config
+from tests.milvus_lite import MilvusLiteServer, free_port
 from tests.test_build import DOCS, write_seeds
 
 REPO = Path(__file__).resolve().parent.parent
-MILVUS_LITE = Path(sys.executable).with_name("milvus-lite")
 
 QUESTIONS = [
     "Which volcano in Sicily is active?",
@@ -50,45 +49,6 @@ def milvus_config(tmp_path: Path, uri: str, collection: str = "docqa"):
 def write_corpus(config) -> None:
     write_seeds(config)
     (config.seeds.dir / "article.txt").write_text(SEED_ARTICLE.read_text(encoding="utf-8"), encoding="utf-8")
-
-
-class MilvusLiteServer:
-    """``milvus-lite server`` on 127.0.0.1 and a free port, its data in ``data_dir``; stopped by ``kill``."""
-
-    def __init__(self, data_dir: Path, port: int | None = None):
-        self.data_dir = data_dir
-        self.port = port or _free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "MilvusLiteServer":
-        self.process = subprocess.Popen(
-            [str(MILVUS_LITE), "server", "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"milvus-lite server exited with {self.process.returncode}")
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError("milvus-lite server did not start within 60 s")
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -225,7 +185,7 @@ def test_server_killed_mid_build_keeps_the_old_version_answering_and_the_next_bu
 
 def test_no_server_is_a_one_line_error_naming_the_address(tmp_path, monkeypatch):
     monkeypatch.setenv("MILVUS_TOKEN", "root:s3cret-token")
-    config = milvus_config(tmp_path, f"http://127.0.0.1:{_free_port()}")
+    config = milvus_config(tmp_path, f"http://127.0.0.1:{free_port()}")
     write_seeds(config)
     with pytest.raises(StoreUnavailableError) as err:
         build_index(config, FakeEmbedder())
@@ -241,3 +201,24 @@ def test_store_without_a_build_says_how_to_build(tmp_path):
     with pytest.raises(IndexNotFoundError) as err:
         Retriever.open(config, FakeEmbedder())
     assert "'docqa'" in str(err.value) and "python -m index build" in str(err.value)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_xquad_eval_with_milvus_matches_faiss(tmp_path, real_embedder):
+    """The issue's bar: S@1 and P@3 within 0.01 of the FAISS store on xquad_en (1,190 questions)."""
+    from core.config import load_config
+    from retrieval.evaluate import evaluate, read_questions
+
+    xquad = REPO / "eval" / "xquad_en"
+    questions = read_questions(xquad / "questions.jsonl")
+    shipped = (REPO / "config.toml").read_text(encoding="utf-8")
+    (tmp_path / "faiss.toml").write_text(shipped, encoding="utf-8")
+    milvus_text = shipped.replace('store = "faiss"', 'store = "milvus"').replace('uri = "http://127.0.0.1:19530"', 'uri = "eval.db"')
+    (tmp_path / "milvus.toml").write_text(milvus_text, encoding="utf-8")
+    reports = {}
+    for name in ("faiss", "milvus"):
+        config = load_config(tmp_path / f"{name}.toml")
+        reports[name] = evaluate(config, real_embedder, xquad / "docs", questions, modes=["hybrid"])[0]
+    faiss, milvus = reports["faiss"], reports["milvus"]
+    assert abs(milvus.s_at_1 - faiss.s_at_1) <= 0.01 and abs(milvus.p_at_3 - faiss.p_at_3) <= 0.01, (faiss, milvus)
