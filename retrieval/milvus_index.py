@@ -115,7 +115,6 @@ class MilvusIndex:
         self.names = names
         self.manifest = manifest
         self.settings = settings
-        self.version_dir = None  # no folder: the version is names.passages
         self._search_params = dense_search_params(manifest.get("index_type", "flat"))
         self._passages: dict[int, tuple[Passage, np.ndarray]] = {}
         self._paragraphs: dict[tuple[str, int], list[tuple[int, Sentence]]] = {}
