@@ -5,7 +5,6 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test bench bench-full index ask bot clean
 
@@ -13,7 +12,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=/path/to/python3.11)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,postgres]'
+	$(PY) -m pip install --quiet -e '.[test,postgres,milvus]'
 	touch $(STAMP)
 
 # Build (or incrementally update) the index, then run the Telegram bot when the token
@@ -23,21 +22,16 @@ run: $(STAMP)
 	$(PY) -m index build
 	$(PY) -m bot --or-terminal
 
-# The tests also cover the optional stores: Milvus (through milvus-lite, no server to install).
-$(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test,milvus]'
-	touch $(TEST_STAMP)
-
-test: $(TEST_STAMP)
+test: $(STAMP)
 	$(PY) -m pytest -q
 
 # Speed figures as ratios to baselines measured in the same run (docs/benchmarks.md).
 # bench: 100k-passage scale figure, about 10 minutes on a fresh clone; bench-full: 1M
 # passages (the first run builds and caches a 1M HNSW index, about 25 minutes on 2 cores).
-bench: $(TEST_STAMP)
+bench: $(STAMP)
 	$(PY) -m benchmarks --quick
 
-bench-full: $(TEST_STAMP)
+bench-full: $(STAMP)
 	$(PY) -m benchmarks
 
 index: $(STAMP)

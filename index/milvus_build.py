@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -194,7 +195,9 @@ class _Build:
             "passages": _count(client, self.standby.passages),
             "sentences": _count(client, self.standby.sentences),
         }
-        manifest.update(state="ready", counts=counts, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        manifest.update(
+            state="ready", counts=counts, build=uuid.uuid4().hex, created=datetime.now(timezone.utc).isoformat(timespec="seconds")
+        )
         write_manifest(client, self.standby, manifest)
         client.flush(self.standby.documents)
         alias = self.standby.alias

@@ -36,6 +36,11 @@ class IndexStore(Protocol):
     lexical: TermWeights
 
     @property
+    def version(self) -> str:
+        """Names this build of the index; ``live_version`` returns the same string while it is live."""
+        ...
+
+    @property
     def titles(self) -> dict[str, str]: ...
 
     @property
@@ -73,6 +78,29 @@ class IndexStore(Protocol):
     def document(self, doc: str) -> DocumentRecord | None: ...
 
     def close(self) -> None: ...
+
+
+def live_version(config: Config, index_dir: Path | None = None) -> str | None:
+    """The version a newly opened index would be (None: no index built yet).
+
+    Cheap enough to poll every few seconds: the ``current`` link of the index folder, or
+    the Milvus alias and the build id in its manifest.  Replicas compare it with the
+    ``version`` they serve to follow builds made by other processes.
+
+    Raises:
+        StoreUnavailableError: the Milvus server does not answer.
+    """
+    if config.index.store == "milvus":
+        from retrieval.milvus_index import live_milvus_version
+
+        return live_milvus_version(config.milvus)
+    from core.errors import IndexNotFoundError
+    from index.store import current_dir
+
+    try:
+        return current_dir(Path(index_dir or config.index.dir)).name
+    except IndexNotFoundError:
+        return None
 
 
 def open_index(config: Config, model: str, index_dir: Path | None = None) -> IndexStore:

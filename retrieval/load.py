@@ -41,6 +41,11 @@ class LoadedIndex:
     lexical: LexicalIndex  # BM25 over the passages, row i == passage id i
 
     @property
+    def version(self) -> str:
+        """The version folder's name, which ``current`` points at while it is live."""
+        return self.version_dir.name
+
+    @property
     def titles(self) -> dict[str, str]:
         return {doc: meta["title"] for doc, meta in self.manifest["documents"].items()}
 

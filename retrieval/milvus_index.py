@@ -22,6 +22,7 @@ use.  Reopen (``/reindex`` does) to follow the alias.  Milvus errors become
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -33,6 +34,7 @@ from index.chunk import Passage, Sentence
 from index.lexical import TermWeights, inverse_document_frequency
 from index.milvus import (
     BUILD_HINT,
+    MANIFEST_KEY,
     PASSAGE_FIELDS,
     SENTENCE_FIELDS,
     TERM_BYTES,
@@ -92,6 +94,25 @@ def open_milvus_index(config: Config, model: str) -> "MilvusIndex":
         raise unavailable(settings, exc) from None
 
 
+def live_milvus_version(settings: MilvusConfig) -> str | None:
+    """``MilvusIndex.version`` of the version the alias names now (None: no alias yet)."""
+    client = connect(settings)
+    try:
+        version = live_version(client, settings.collection)
+        if version is None:
+            return None
+        names = Names(settings.collection, version)
+        rows = client.query(names.documents, filter=f"key == {quote(MANIFEST_KEY)}", output_fields=["info"])
+        build = json.loads(rows[0]["info"]).get("build", "") if rows else ""
+        return f"{names.passages}@{build}"
+    except DocQAError:
+        raise
+    except Exception as exc:
+        raise unavailable(settings, exc) from None
+    finally:
+        client.close()
+
+
 def _translated(method: Callable[..., T]) -> Callable[..., T]:
     """Turn a failing Milvus call into ``StoreUnavailableError`` (a reply, not a traceback)."""
 
@@ -120,6 +141,11 @@ class MilvusIndex:
         self._paragraphs: dict[tuple[str, int], list[tuple[int, Sentence]]] = {}
         self._sentence_vectors: dict[int, np.ndarray] = {}
         self.lexical = MilvusTerms(self, int(manifest["counts"]["passages"]))
+
+    @property
+    def version(self) -> str:
+        """The version's collection and the id of the build that finished it."""
+        return f"{self.names.passages}@{self.manifest.get('build', '')}"
 
     @property
     def titles(self) -> dict[str, str]:

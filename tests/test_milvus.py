@@ -222,3 +222,27 @@ def test_xquad_eval_with_milvus_matches_faiss(tmp_path, real_embedder):
         reports[name] = evaluate(config, real_embedder, xquad / "docs", questions, modes=["hybrid"])[0]
     faiss, milvus = reports["faiss"], reports["milvus"]
     assert abs(milvus.s_at_1 - faiss.s_at_1) <= 0.01 and abs(milvus.p_at_3 - faiss.p_at_3) <= 0.01, (faiss, milvus)
+
+
+def test_live_version_moves_with_each_build_and_an_open_index_keeps_its_own(tmp_path):
+    from retrieval.index_store import live_version
+
+    config = milvus_config(tmp_path, "replicas.db")
+    assert live_version(config) is None
+    write_seeds(config)
+    build_index(config, FakeEmbedder())
+    serving = Retriever.open(config, FakeEmbedder())
+    assert live_version(config) == serving.index.version
+    (config.seeds.dir / "tea.md").write_text("# Tea\n\nOolong tea is partly oxidised.", encoding="utf-8")
+    build_index(config, FakeEmbedder())
+    assert live_version(config) != serving.index.version  # a replica polling this swaps in the new one
+    try:
+        # Until it does, the replica answers from the version it opened, whole.
+        assert serving.paragraph("tea.md", 2).text == "Black tea is fully oxidised before drying."
+        assert "Green tea" in serving.answer("Which tea is made from unoxidised leaves?").answer
+        fresh = Retriever.open(config, FakeEmbedder())
+        assert live_version(config) == fresh.index.version
+        assert fresh.answer("Which tea is partly oxidised?").answer == "Oolong tea is partly oxidised."
+        fresh.close()
+    finally:
+        serving.close()
