@@ -55,7 +55,8 @@ def measure(bench) -> list[dict]:
                 t = time.perf_counter()
                 answers[name] = retriever.answer(q)
                 times[name].append(time.perf_counter() - t)
-            same += answers["faiss"].candidate == answers["milvus"].candidate
+            # The same sentence (scores differ in the last bits: Milvus returns float32 distances).
+            same += _where(answers["faiss"]) == _where(answers["milvus"])
         for retriever in stores.values():
             retriever.close()
     finally:
@@ -80,3 +81,8 @@ def measure(bench) -> list[dict]:
 def _megabytes(folder: Path) -> float:
     folder = folder.resolve()
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def _where(answer) -> tuple | None:
+    c = answer.candidate
+    return None if c is None else (c.doc, c.start, c.end, answer.answered)
