@@ -210,6 +210,12 @@ class MilvusIndex:
         found = self._fetch_passages(ids)
         return np.array([found[i][1] for i in ids], dtype=np.float32).reshape(len(ids), -1)
 
+    @_translated
+    def doc_passages(self, doc: str) -> list[tuple[int, Passage]]:
+        rows = query_all(self.client, self.names.passages, f"doc == {quote(doc)}", PASSAGE_FIELDS + ["vector"])
+        pairs = [(int(row["id"]), self._remember_passage(int(row["id"]), row)[0]) for row in rows]
+        return sorted(pairs, key=lambda pair: pair[1].start)
+
     # ------------------------------------------------------------ sentences
 
     def sentences_of(self, passages: Sequence[Passage]) -> list[list[tuple[int, Sentence]]]:

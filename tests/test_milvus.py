@@ -75,6 +75,11 @@ def test_milvus_store_gives_the_answers_the_faiss_store_gives(tmp_path):
             assert (got.answered, got.answer) == (want.answered, want.answer), question
             assert [(e.doc, e.paragraph, e.text) for e in got.extracts] == [(e.doc, e.paragraph, e.text) for e in want.extracts], question
             assert got.confidence == pytest.approx(want.confidence, abs=1e-6), question
+        # Follow-ups (issue 16) read the cited document's passages through the store too.
+        for first, then in [("Who co-chaired the dialogue?", "When did it take place?"), ("What do blue whales eat?", "And humpbacks?")]:
+            want = faiss_retriever.answer(then, context=faiss_retriever.answer(first).turn)
+            got = milvus_retriever.answer(then, context=milvus_retriever.answer(first).turn)
+            assert (got.answer, [e.text for e in got.extracts]) == (want.answer, [e.text for e in want.extracts]), then
         assert milvus_retriever.summary("article.txt") == faiss_retriever.summary("article.txt")
         assert milvus_retriever.paragraph("article.txt", 3) == faiss_retriever.paragraph("article.txt", 3)
     finally:
