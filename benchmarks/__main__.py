@@ -5,6 +5,7 @@ Usage::
     python -m benchmarks            # full: 1M-passage scale figure (first run builds it: ~20 min)
     python -m benchmarks --quick    # 100k-passage scale figure, fewer repeats (~5 min fresh)
     python -m benchmarks --only latency,cold
+    python -m benchmarks --only milvus  # question latency with the Milvus store (a milvus-lite server) / FAISS
 
 The machine is shared and noisy, so each figure divides a measurement by a baseline
 taken in the same run, interleaved where possible, and reports medians.  Results
@@ -29,7 +30,7 @@ import numpy as np
 
 from benchmarks.corpus import CACHE, REPO, RESULTS, cached_embeddings, centre_texts, questions, write_seeds
 
-FIGURES = ("latency", "followup", "build", "incremental", "cold", "scale", "e2e")
+FIGURES = ("latency", "followup", "build", "incremental", "cold", "scale", "e2e", "milvus")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,6 +309,12 @@ class Bench:
         except ImportError as exc:
             return [row("end to end: update to reply", "not measured", "-", "-", "report", None,
                         f"needs bot/app.py and tests/fake_bot_api.py in the checkout ({exc}); benchmarks/e2e.py measures it once they are")]
+        return measure(self)
+
+    def milvus(self) -> list[dict]:
+        """Question latency with the Milvus store (a milvus-lite server on 127.0.0.1) against the FAISS store."""
+        from benchmarks.milvus import measure
+
         return measure(self)
 
     # ------------------------------------------------------------ helpers

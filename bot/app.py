@@ -45,7 +45,7 @@ from bot.services import Services
 from bot.state import KeyValue, open_state
 from core.config import Config, TelegramConfig
 from core.embedder import Embedder, load_embedder, onnx_cache_dir
-from core.errors import ConfigError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from core.errors import ConfigError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, StoreUnavailableError
 from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def build_application(
         embedder = await asyncio.to_thread(loader, config.index.model)
         try:
             retriever = await asyncio.to_thread(Retriever.open, config, embedder)
-        except (IndexNotFoundError, IndexCorruptError, IndexMismatchError) as exc:
+        except (IndexNotFoundError, IndexCorruptError, IndexMismatchError, StoreUnavailableError) as exc:
             # Start anyway: /start says so, and an admin can /reindex from the chat.
             log.warning("starting without a usable index: %s", exc)
             retriever = None

@@ -427,7 +427,7 @@ async def index_watch(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Job: serve the index version another replica (or ``python -m index build``) just made current."""
     swapped = await asyncio.to_thread(services_of(context).refresh)
     if swapped is not None:
-        log.info("now serving index version %s (built by another process)", swapped.name)
+        log.info("now serving index version %s (built by another process)", swapped)
 
 
 async def purge_state(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -12,8 +12,8 @@ worker threads, so the retriever slot is guarded by a lock; a swapped-out
 retriever is closed only once the last question using it has finished.  Nothing a
 later update needs is kept only here: answers behind buttons live in the state
 database (``bot.answer_store``), and the index version is whatever ``current`` in
-the index directory points at, which ``refresh`` follows when another process
-(a replica's /reindex, ``python -m index build``) moves it.
+the index directory points at (or the Milvus alias names), which ``refresh``
+follows when another process (a replica's /reindex, ``python -m index build``) moves it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import asyncio
 import logging
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 from bot.answer_store import AnswerStore, CachedAnswer  # noqa: F401  (CachedAnswer: used by the handlers)
@@ -31,8 +30,8 @@ from core.config import Config
 from core.embedder import Embedder
 from core.errors import DocQAError, IndexNotFoundError
 from index.build import BuildReport, Progress, build_index
-from index.store import current_dir
 from retrieval.followup import Turn
+from retrieval.index_store import live_version
 from retrieval.retriever import Answer, Extract, Retriever
 from retrieval.summary import KeySentence
 
@@ -104,7 +103,7 @@ class Services:
         self.answers = AnswerStore(state)
         self.reindex_lock = asyncio.Lock()  # one /reindex at a time in this process (a lease across replicas)
         self._loading = threading.Lock()  # one index load at a time: rebuild's or refresh's
-        self._refused: Path | None = None  # a version refresh could not open (logged once)
+        self._refused: str | None = None  # a version refresh could not open (logged once)
 
     @property
     def page_size(self) -> int:
@@ -155,22 +154,24 @@ class Services:
             self.slot.swap(Retriever.open(self.config, self.embedder))
         return report
 
-    def serving(self) -> Path | None:
-        """The index version directory questions are answered from now (None: no index)."""
+    def serving(self) -> str | None:
+        """The index version questions are answered from now (None: no index)."""
         retriever = self.slot.current
-        return None if retriever is None else retriever.index.version_dir
+        return None if retriever is None else retriever.index.version
 
-    def refresh(self) -> Path | None:
-        """Swap in the version ``current`` points at if it is not the one being served; returns it if swapped.
+    def refresh(self) -> str | None:
+        """Swap in the live version if it is not the one being served; returns it if swapped.
 
-        Another process moved ``current``: a replica's /reindex or ``python -m index build``.
-        A version that cannot be opened is logged once and the old one keeps serving.
+        Another process moved ``current`` (or, with the Milvus store, the alias): a replica's
+        /reindex or ``python -m index build``.  A version that cannot be opened is logged once
+        and the old one keeps serving; so is a Milvus server that does not answer.
         """
         try:
-            latest = current_dir(Path(self.config.index.dir))
-        except IndexNotFoundError:
+            latest = live_version(self.config)
+        except DocQAError as exc:
+            log.warning("cannot check for a new index version: %s", exc)
             return None
-        if latest == self.serving() or latest == self._refused:
+        if latest is None or latest == self.serving() or latest == self._refused:
             return None
         if not self._loading.acquire(blocking=False):
             return None  # this process is loading an index right now (its own /reindex)
@@ -180,11 +181,11 @@ class Services:
             try:
                 retriever = Retriever.open(self.config, self.embedder)
             except DocQAError as exc:
-                log.warning("not switching to index version %s: %s", latest.name, exc)
+                log.warning("not switching to index version %s: %s", latest, exc)
                 self._refused = latest
                 return None
             self.slot.swap(retriever)
-            return retriever.index.version_dir
+            return retriever.index.version
         finally:
             self._loading.release()
 

@@ -25,6 +25,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 BACKENDS = ("auto", "torch", "onnx")
 RETRIEVAL_MODES = ("hybrid", "bm25", "dense")
+STORES = ("faiss", "milvus")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,16 @@ class IndexConfig:
     batch_size: int = 32
     index_type: str = "auto"
     backend: str = "auto"
+    store: str = "faiss"  # "faiss": files under dir; "milvus": the [milvus] server or file
+
+
+@dataclass(frozen=True)
+class MilvusConfig:
+    """Where ``[index] store = "milvus"`` keeps the index (see docs/deploy.md)."""
+
+    uri: str = "http://127.0.0.1:19530"  # a server, or a local milvus-lite file ending in .db
+    token_env: str = "MILVUS_TOKEN"  # environment variable holding "user:password" or an API key
+    collection: str = "docqa"  # the alias that always names the live version
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,7 @@ class Config:
     bot: BotConfig = field(default_factory=BotConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    milvus: MilvusConfig = field(default_factory=MilvusConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
 
 
@@ -252,7 +264,7 @@ class _Section:
             )
 
 
-_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest", "privacy", "ingest")
+_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest", "privacy", "milvus", "ingest")
 
 
 def _database_url(url: str) -> str:
@@ -317,6 +329,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         batch_size=s.int("batch_size", 32, minimum=1, maximum=4096),
         index_type=s.choice("index_type", "auto", INDEX_TYPES),
         backend=s.choice("backend", "auto", BACKENDS),
+        store=s.choice("store", "faiss", STORES),
     )
     s.done()
     if index.min_paragraph_chars > index.passage_chars:
@@ -395,6 +408,31 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     )
     s.done()
 
+    s = _Section("milvus", raw.get("milvus", {}))
+    uri = s.str("uri", MilvusConfig.uri)
+    if not re.match(r"(https?|tcp)://", uri):
+        if not uri.endswith(".db"):
+            raise ConfigError(
+                "milvus.uri must be a server address (http://host:port) or a milvus-lite file ending in .db. "
+                f"Currently, milvus.uri is {uri!r}"
+            )
+        uri = str(Path(uri) if Path(uri).is_absolute() else base / uri)
+    milvus_token_env = s.str("token_env", MilvusConfig.token_env)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", milvus_token_env):
+        raise ConfigError(
+            f"milvus.token_env must be an environment variable name. Currently, milvus.token_env is {milvus_token_env!r}"
+        )
+    collection = s.str("collection", MilvusConfig.collection)
+    # Milvus names: a letter or underscore, then letters, digits and underscores (255 at most);
+    # the versions add a suffix of up to 12 characters.
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", collection):
+        raise ConfigError(
+            "milvus.collection must start with a letter or underscore and hold only letters, digits and underscores. "
+            f"Currently, milvus.collection is {collection!r}"
+        )
+    milvus = MilvusConfig(uri=uri, token_env=milvus_token_env, collection=collection)
+    s.done()
+
     s = _Section("ingest", raw.get("ingest", {}))
     ingest = IngestConfig(
         channels=s.chat_list("channels"),
@@ -407,6 +445,6 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     s.done()
 
     return Config(
-        path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest,
-        privacy=privacy, ingest=ingest,
+        path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest, privacy=privacy,
+        milvus=milvus, ingest=ingest,
     )

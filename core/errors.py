@@ -38,5 +38,9 @@ class StateError(DocQAError):
     """The bot's state database cannot be opened or used (wrong URL or password, server down)."""
 
 
+class StoreUnavailableError(DocQAError):
+    """The index store (a Milvus server) does not answer or refused the request."""
+
+
 class IngestError(DocQAError):
     """A document sent through Telegram (an upload, a link, a post) cannot be added; the message says why."""

@@ -110,6 +110,10 @@ def build_index(
     started = time.perf_counter()
     try:
         with build_lock(index_dir):
+            if config.index.store == "milvus":
+                from index.milvus_build import build_milvus
+
+                return build_milvus(config, embedder, seeds_dir, index_dir, progress, started)
             return _build(config, embedder, seeds_dir, index_dir, progress, started)
     except DocQAError:
         raise
@@ -193,8 +197,7 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         matrix[i] = fresh[row]
     for i, v in enumerate(vectors):
         if isinstance(v, list):
-            mean = sentence_matrix[v].mean(axis=0)
-            matrix[i] = mean / (np.linalg.norm(mean) or 1.0)
+            matrix[i] = mean_vector(sentence_matrix[v])
         elif v is not None:
             matrix[i] = v
     if previous:
@@ -234,15 +237,25 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         )
         report.version = work.name.removeprefix(".build-")
     report.seconds = time.perf_counter() - started
-    if config.index.backend != "torch" and hasattr(embedder, "ensure_onnx"):
-        # Once per model and weights (cached): the query path then runs without torch.
-        embedder.ensure_onnx(onnx_cache_dir(index_dir))
+    export_onnx(config, embedder, index_dir)
     manifest_path = index_dir / report.version / "manifest.json"
     log.info(
         "built %s: %d documents, %d passages, %d embedded in %.1fs", manifest_path, report.documents,
         report.passages, report.embedded, report.seconds,
     )
     return report
+
+
+def export_onnx(config: Config, embedder: Embedder, index_dir: Path) -> None:
+    """Export the model for the query path, once per model and weights (cached): questions are then embedded without torch."""
+    if config.index.backend != "torch" and hasattr(embedder, "ensure_onnx"):
+        embedder.ensure_onnx(onnx_cache_dir(index_dir))
+
+
+def mean_vector(sentence_vectors: np.ndarray) -> np.ndarray:
+    """A passage's vector: the normalised mean of its sentences' vectors."""
+    mean = sentence_vectors.mean(axis=0)
+    return mean / (np.linalg.norm(mean) or 1.0)
 
 
 def _given_title(origins: dict, doc: str) -> str | None:

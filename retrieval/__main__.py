@@ -18,7 +18,7 @@ from pathlib import Path
 from core.cli import ArgumentParser, run, setup_logging
 from core.config import load_config
 from core.embedder import load_embedder, onnx_cache_dir
-from retrieval.load import load_index
+from retrieval.index_store import open_index
 from retrieval.retriever import MODES, Answer, Retriever
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_eval(args, config)
     # Open the index first: a missing or mismatched index fails fast, before the model loads.
     index_dir = args.index_dir or config.index.dir
-    index = load_index(index_dir, config.index.model)
+    index = open_index(config, config.index.model, index_dir)
     embedder = load_embedder(config.index.model, backend=config.index.backend, onnx_cache=onnx_cache_dir(index_dir))
     retriever = Retriever(index, embedder, config.retrieval)
     follow_up = args.follow_up

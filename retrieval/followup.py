@@ -179,7 +179,8 @@ class Prior:
             p = item[1]
             return 0 if p.paragraph <= anchor <= p.paragraph_end else min(abs(p.paragraph - anchor), abs(p.paragraph_end - anchor))
 
-        ordered = sorted(passages, key=lambda item: (distance(item), item[0]))[:PRIOR_PASSAGES]
+        # Ties in document order (not by id: a Milvus store's ids are hashes).
+        ordered = sorted(passages, key=lambda item: (distance(item), item[1].start))[:PRIOR_PASSAGES]
         return cls([i for i, _ in ordered], weight)
 
     def rerank(self, ranked: Sequence[tuple[int, float]], *, fused: bool) -> list[tuple[int, float]]:
@@ -220,7 +221,7 @@ def answer_in_context(
     vector = context_vector(q_vector, context, settings.vector)
     prior = None
     if context.doc is not None:
-        prior = Prior.near(retriever.index.store.doc_passages(context.doc), context.paragraph, settings.prior)
+        prior = Prior.near(retriever.index.doc_passages(context.doc), context.paragraph, settings.prior)
     if settings.score_inherited >= len(set(q_terms)):
         answer = retriever._answer_with(question, vector, terms, top_k, prior)
     else:

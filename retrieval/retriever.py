@@ -7,8 +7,8 @@ Usage::
     answer.answered, answer.answer, answer.extracts[0].title
 
 One question costs one model call.  Passages are ranked by BM25 and by cosine
-(FAISS), the two rankings fused by reciprocal rank, near-duplicate passages
-collapsed.  Every sentence of the top passages then competes to be the answer,
+(FAISS, or Milvus's own hybrid search: ``retrieval.index_store``), the two
+rankings fused by reciprocal rank, near-duplicate passages collapsed.  Every sentence of the top passages then competes to be the answer,
 scored by its meaning (cosine against sentence vectors computed at build time),
 the rare question words it contains (with the previous sentence's, when it opens
 with a pronoun such as "they"), its passage's rank and whether it holds the
@@ -35,10 +35,10 @@ from core.text import words
 from index.chunk import Passage, Sentence, split_paragraphs
 from retrieval.abstain import Evidence, answer_confidence
 from retrieval.followup import FollowUpSettings, Prior, Turn, answer_in_context, make_turn
-from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
+from retrieval.fusion import collapse_duplicates, near_duplicates, shingles
 from index.lexical import question_terms, terms
 from index.pdf_text import page_of
-from retrieval.load import LoadedIndex, load_index
+from retrieval.index_store import IndexStore, open_index
 from retrieval.summary import KeySentence, key_sentences
 
 MODES = ("hybrid", "bm25", "dense")
@@ -156,7 +156,7 @@ class ScoredSentence:
 class Retriever:
     """Query-time view of one index version.  Safe to call from several threads."""
 
-    def __init__(self, index: LoadedIndex, embedder: Embedder, settings: RetrievalConfig, *, mode: str | None = None):
+    def __init__(self, index: IndexStore, embedder: Embedder, settings: RetrievalConfig, *, mode: str | None = None):
         self.index = index
         self.embedder = embedder
         self.settings = settings
@@ -167,7 +167,7 @@ class Retriever:
         self.follow_up = FollowUpSettings()
         self._titles = index.titles
         self._pages = index.pages
-        self._sources = index.sources
+        self._sources = {doc: meta["source"] for doc, meta in index.manifest["documents"].items() if meta.get("source")}
         self._doc_cache: dict[str, str] = {}
         self._lock = threading.Lock()
         # Bounded memo tables (plain dicts: a lost race only computes a value twice).
@@ -177,8 +177,8 @@ class Retriever:
 
     @classmethod
     def open(cls, config: Config, embedder: Embedder, index_dir: Path | None = None) -> "Retriever":
-        """Load the current index (built with ``embedder``'s model) for querying."""
-        index = load_index(Path(index_dir or config.index.dir), embedder.name)
+        """Open the live index of the configured store (built with ``embedder``'s model) for querying."""
+        index = open_index(config, embedder.name, index_dir)
         return cls(index, embedder, config.retrieval)
 
     # ------------------------------------------------------------ queries
@@ -256,9 +256,9 @@ class Retriever:
         """(title, the ``n`` key sentences) of ``doc``, from the stored sentence vectors; None if not indexed."""
         if doc not in self._titles:
             return None
-        rows = self.index.store.doc_sentences(doc)
+        rows = self.index.doc_sentences(doc)
         sentences = [KeySentence(s.paragraph, s.start, s.end, s.text, self._page(doc, s.start)) for _, s in rows]
-        vectors = self.index.sentence_vectors[[sid for sid, _ in rows]] if rows else np.zeros((0, 1))
+        vectors = self.index.vectors_for_sentences([sid for sid, _ in rows]) if rows else np.zeros((0, 1))
         return self._titles[doc], key_sentences(sentences, vectors, n)
 
     def paragraph(self, doc: str, number: int) -> Extract | None:
@@ -279,23 +279,12 @@ class Retriever:
         n = min(max(k, self.settings.candidates), self.passage_count)
         if n <= 0:
             return []
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        if self.mode in ("hybrid", "dense"):
-            scores, ids = self.index.faiss_index.search(q_vector[None, :], n)
-            dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        if self.mode in ("hybrid", "bm25"):
-            lexical = self.lexical.search(q_terms, n)
-        if self.mode == "hybrid":
-            ranked = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
-        else:
-            ranked = dense or lexical
+        ranked, bm25 = self.index.rank(q_vector, q_terms, n, self.mode)
         if prior is not None:
             ranked = prior.rerank(ranked, fused=self.mode == "hybrid")
         ids = [i for i, _ in ranked]
-        passages = self.index.store.passages(ids)
-        cosines = self.index.vectors[ids] @ q_vector if ids else np.zeros(0)
-        bm25 = dict(lexical)
+        passages = self.index.passages(ids)
+        cosines = self.index.vectors_for_passages(ids) @ q_vector if ids else np.zeros(0)
         hits = [
             Hit(i, p, float(score), float(cos), bm25.get(i, 0.0))
             for (i, score), p, cos in zip(ranked, passages, cosines)
@@ -306,15 +295,14 @@ class Retriever:
         """Every sentence of ``hits``' passages, scored as a candidate answer."""
         seen: set[int] = set()
         rows: list[tuple[int, Sentence, int]] = []
-        for rank, hit in enumerate(hits):
-            p = hit.passage
-            for sid, sentence in self.index.store.sentences_between(p.doc, p.start, p.end):
+        for rank, members in enumerate(self.index.sentences_of([h.passage for h in hits])):
+            for sid, sentence in members:
                 if sid not in seen:
                     seen.add(sid)
                     rows.append((sid, sentence, rank))
         if not rows:
             return []
-        cosines = self.index.sentence_vectors[[sid for sid, _, _ in rows]] @ q_vector
+        cosines = self.index.vectors_for_sentences([sid for sid, _, _ in rows]) @ q_vector
         top = hits[0].score or 1.0
         wanted = answer_type(question)
         q_words = set(words(question))
@@ -351,7 +339,7 @@ class Retriever:
 
     def _previous_sentence(self, sentence: Sentence) -> Sentence | None:
         """The sentence before ``sentence`` in its paragraph, if any."""
-        siblings = [x for _, x in self.index.store.paragraph_sentences(sentence.doc, sentence.paragraph)]
+        siblings = [x for _, x in self.index.paragraph_sentences(sentence.doc, sentence.paragraph)]
         at = next((i for i, x in enumerate(siblings) if x.start == sentence.start), 0)
         return siblings[at - 1] if at > 0 else None
 
@@ -403,7 +391,7 @@ class Retriever:
         """
         t = s.sentence
         limit = self.settings.extract_chars
-        siblings = [x for _, x in self.index.store.paragraph_sentences(t.doc, t.paragraph)]
+        siblings = [x for _, x in self.index.paragraph_sentences(t.doc, t.paragraph)]
         at = next((i for i, x in enumerate(siblings) if x.start == t.start), None)
         start, end = t.start, t.end
         if at is not None:
@@ -438,7 +426,7 @@ class Retriever:
     def _document_text(self, doc: str) -> str | None:
         with self._lock:
             if doc not in self._doc_cache:
-                record = self.index.store.document(doc)
+                record = self.index.document(doc)
                 if record is None:
                     return None
                 self._doc_cache[doc] = record.text

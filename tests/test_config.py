@@ -42,6 +42,10 @@ def test_shipped_config_loads_with_paths_relative_to_it():
         ("[retreival]\ntop_k = 3\n", "unknown section [retreival]"),
         ("[telegram]\nbase_url = 'ftp://x'\n", "Currently, telegram.base_url is 'ftp://x'"),
         ("[retrieval\n", "is not valid TOML"),
+        ("[index]\nstore = 'qdrant'\n", "index.store must be one of faiss, milvus. Currently, index.store is 'qdrant'"),
+        ("[milvus]\nuri = 'milvus'\n", "milvus.uri must be a server address (http://host:port) or a milvus-lite file ending in .db. Currently, milvus.uri is 'milvus'"),
+        ("[milvus]\ntoken_env = 'root:secret'\n", "Currently, milvus.token_env is 'root:secret'"),
+        ("[milvus]\ncollection = 'doc-qa'\n", "Currently, milvus.collection is 'doc-qa'"),
     ],
 )
 def test_bad_config_names_the_key_and_the_value(tmp_path, text, fragment):
@@ -103,3 +107,10 @@ def test_webhook_and_database_settings_are_read(tmp_path):
     assert config.bot.database_password_env == "BOT_DATABASE_PASSWORD"
     defaults = load_config(write(tmp_path, ""))
     assert defaults.telegram.webhook_url == "" and defaults.bot.database_url == ""  # long polling, SQLite
+
+
+def test_milvus_file_uri_is_relative_to_the_config_and_server_uri_kept(tmp_path):
+    config = load_config(write(tmp_path, "[index]\nstore = 'milvus'\n[milvus]\nuri = 'data/milvus.db'\n"))
+    assert config.index.store == "milvus" and config.milvus.uri == str(tmp_path / "data" / "milvus.db")
+    config = load_config(write(tmp_path, "[milvus]\nuri = 'http://10.0.0.5:19530'\n"))
+    assert config.index.store == "faiss" and config.milvus.uri == "http://10.0.0.5:19530"

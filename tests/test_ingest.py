@@ -336,3 +336,21 @@ def test_ingest_settings_load(tmp_path):
     ingest = load_config(tmp_path / "config.toml").ingest
     assert ingest.channels == (-1001, "@news_desk") and ingest.post_delay == 2.0 and ingest.allow_private_urls
     assert ingest.subfolder == "from-telegram/inbox"
+
+
+def test_milvus_store_keeps_sources_and_given_titles_too(tmp_path, embedder):
+    from tests.test_milvus import milvus_config
+
+    config = milvus_config(tmp_path, "milvus.db")
+    inbox = SeedInbox(config.seeds.dir, "telegram")
+    inbox.save_upload("notes.txt", TEXT, title="Harbour master's log")
+    inbox.save_link("https://example.org/ships", "example.org-ships.txt", b"Ship register\n\nThe ship register lists the trawler Aurora, built in Bergen in 1961.\n", added_by=1)
+    build_index(config, embedder)
+    retriever = Retriever.open(config, embedder)
+    try:
+        assert dict(retriever.documents)["telegram/notes.txt"] == "Harbour master's log"
+        first = retriever.answer("Where was the trawler Aurora built?").extracts[0]
+        assert (first.doc, first.source) == ("telegram/links/example.org-ships.txt", "https://example.org/ships")
+        assert retriever.source("telegram/notes.txt") is None
+    finally:
+        retriever.close()
