@@ -5,7 +5,8 @@ Usage::
     follow_ups = FollowUps(KeyValue(db), window=timedelta(minutes=10), clock=utc_now)
     chat = Conversation.of(message)                       # chat, the bot answer it replies to, private?
     turn = follow_ups.previous(chat)                      # the Turn it may follow up on, or None
-    follow_ups.remember(chat, [m.message_id for m in sent], answer.turn)
+    follow_ups.remember_last(chat, answer.turn)                   # before the answer goes out
+    follow_ups.remember_answer(chat, [m.message_id for m in sent], answer.turn)
 
 In Telegram a conversation is a reply chain: a message that replies to one of the
 bot's answers (in any chat) may follow up on that answer.  In a private chat a
@@ -78,19 +79,25 @@ class FollowUps:
             return Turn.from_json(self.kv.get(CHAT, str(chat.chat_id), now=now))
         return None
 
-    def remember(self, chat: Conversation, message_ids: Sequence[int], turn: Turn | None, at: datetime | None = None) -> None:
-        """Keep ``turn`` for replies to ``message_ids`` (the bot's answer) and, in a private chat, as its last turn.
+    def remember_last(self, chat: Conversation, turn: Turn | None, at: datetime | None = None) -> None:
+        """In a private chat, keep ``turn`` as the one a message within the window follows up on.
 
-        ``at`` is when the answer was found (default: now); the private window runs from then.
+        Called before the answer is sent, so a reader's next message can never arrive first.
+        ``at`` is when the answer was found (default: now); the window runs from then.
         """
+        if turn is None or not chat.private or self.window <= timedelta(0):
+            return
+        now = at or self.clock()
+        self.kv.put(CHAT, str(chat.chat_id), turn.to_json(), expires=now + self.window)
+
+    def remember_answer(self, chat: Conversation, message_ids: Sequence[int], turn: Turn | None, at: datetime | None = None) -> None:
+        """Keep ``turn`` for replies to ``message_ids`` (the messages of the bot's answer)."""
         if turn is None:
             return
         now = at or self.clock()
         value = turn.to_json()
         for message_id in message_ids:
             self.kv.put(ANSWER, f"{chat.chat_id}:{message_id}", value, expires=now + timedelta(days=REPLY_DAYS))
-        if chat.private and self.window > timedelta(0):
-            self.kv.put(CHAT, str(chat.chat_id), value, expires=now + self.window)
         self._purge(now)
 
     def _purge(self, now: datetime) -> None:

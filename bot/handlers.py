@@ -186,10 +186,13 @@ async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question
     texts = render.answer_page(answer, 0, services.page_size)
     markup = render.answer_keyboard(key, answer, 0, services.page_size) if key else None
     markup = feedback_render.with_votes(markup, answer_id)  # helpful / not helpful, under the first page
+    # The private chat's last turn is stored before the answer goes out: the reader's next
+    # message may arrive the moment they see it.
+    await _best_effort("remember the turn for follow-ups", lambda: follow_ups.remember_last(chat, answer.turn, answered_at))
     sent = await send(message, texts, quote=not _private(message), reply_markup=markup)
     await _best_effort(
-        "remember the turn for follow-ups",
-        lambda: follow_ups.remember(chat, [m.message_id for m in sent], answer.turn, answered_at),
+        "remember the answer for replies",
+        lambda: follow_ups.remember_answer(chat, [m.message_id for m in sent], answer.turn, answered_at),
     )
 
 
