@@ -39,7 +39,7 @@ from index.lexical import question_terms
 from retrieval.abstain import BIAS, WEIGHTS, Evidence
 from retrieval.answer_type import answer_type
 from retrieval.evaluate import contains_answer
-from retrieval.load import load_index
+from retrieval.index_store import open_index
 from retrieval.retriever import EXTRACT_POOL, SENTENCE_POOL, Retriever, SentenceWeights, choose_sentence
 
 ROOT = Path(__file__).resolve().parent
@@ -114,7 +114,7 @@ def collect(config, embedder, collections: list[Collection]) -> dict[str, list[R
             for name in c.documents:
                 (seeds / name).write_text((c.docs_dir / name).read_text(encoding="utf-8"), encoding="utf-8")
             build_index(config, embedder, seeds_dir=seeds, index_dir=index_dir, progress=lambda d, t: None)
-            retriever = Retriever(load_index(index_dir, embedder.name), embedder, settings)
+            retriever = Retriever(open_index(config, embedder.name, index_dir), embedder, settings)
             try:
                 out[c.name] = ask(retriever, c)
             finally:

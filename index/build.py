@@ -29,6 +29,7 @@ from index.chunk import ChunkSettings, Passage, Sentence, chunk_document, split_
 from index.documents import Skipped, read_documents
 from index.faiss_build import choose_index_type, make_faiss_index
 from index.lexical import LexicalIndex
+from index.sources import read_sources
 from index.store import (
     FORMAT_VERSION,
     DocumentRecord,
@@ -109,6 +110,10 @@ def build_index(
     started = time.perf_counter()
     try:
         with build_lock(index_dir):
+            if config.index.store == "milvus":
+                from index.milvus_build import build_milvus
+
+                return build_milvus(config, embedder, seeds_dir, index_dir, progress, started)
             return _build(config, embedder, seeds_dir, index_dir, progress, started)
     except DocQAError:
         raise
@@ -131,6 +136,8 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         known_text=lambda doc, sha256: _previous_text(previous, doc, sha256),
     )
     report = BuildReport(skipped=skipped)
+    # Documents that came through Telegram: their source link, and a title given with them.
+    origins = read_sources(seeds_dir)
 
     records: list[DocumentRecord] = []
     passages: list[Passage] = []
@@ -144,7 +151,8 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
             rows = _reusable_rows(previous, document.doc, old.get("passages"))
             sentence_rows = _reusable_sentences(previous, document.doc) if rows is not None else None
             if rows is not None and sentence_rows is not None:
-                records.append(DocumentRecord(document.doc, old["title"], document.sha256, document.text))
+                title = _given_title(origins, document.doc) or old["title"]
+                records.append(DocumentRecord(document.doc, title, document.sha256, document.text))
                 passages.extend(p for _, p in rows)
                 vectors.extend(previous.vectors[i] for i, _ in rows)
                 sentences.extend(s for _, s in sentence_rows)
@@ -152,6 +160,7 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
                 continue
         (report.changed if old else report.added).append(document.doc)
         title, doc_passages = chunk_document(document.doc, document.text, settings)
+        title = _given_title(origins, document.doc) or title
         records.append(DocumentRecord(document.doc, title, document.sha256, document.text))
         first = len(sentences)
         doc_sentences = split_document_sentences(document.doc, document.text)
@@ -188,8 +197,7 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         matrix[i] = fresh[row]
     for i, v in enumerate(vectors):
         if isinstance(v, list):
-            mean = sentence_matrix[v].mean(axis=0)
-            matrix[i] = mean / (np.linalg.norm(mean) or 1.0)
+            matrix[i] = mean_vector(sentence_matrix[v])
         elif v is not None:
             matrix[i] = v
     if previous:
@@ -218,6 +226,7 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         "documents": {
             r.doc: {"title": r.title, "sha256": r.sha256, "passages": per_doc.get(r.doc, 0)}
             | ({"pages": list(pages[r.doc])} if pages.get(r.doc) else {})
+            | ({"source": origins[r.doc].source} if r.doc in origins and origins[r.doc].source else {})
             for r in records
         },
     }
@@ -228,15 +237,30 @@ def _build(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path,
         )
         report.version = work.name.removeprefix(".build-")
     report.seconds = time.perf_counter() - started
-    if config.index.backend != "torch" and hasattr(embedder, "ensure_onnx"):
-        # Once per model and weights (cached): the query path then runs without torch.
-        embedder.ensure_onnx(onnx_cache_dir(index_dir))
+    export_onnx(config, embedder, index_dir)
     manifest_path = index_dir / report.version / "manifest.json"
     log.info(
         "built %s: %d documents, %d passages, %d embedded in %.1fs", manifest_path, report.documents,
         report.passages, report.embedded, report.seconds,
     )
     return report
+
+
+def export_onnx(config: Config, embedder: Embedder, index_dir: Path) -> None:
+    """Export the model for the query path, once per model and weights (cached): questions are then embedded without torch."""
+    if config.index.backend != "torch" and hasattr(embedder, "ensure_onnx"):
+        embedder.ensure_onnx(onnx_cache_dir(index_dir))
+
+
+def mean_vector(sentence_vectors: np.ndarray) -> np.ndarray:
+    """A passage's vector: the normalised mean of its sentences' vectors."""
+    mean = sentence_vectors.mean(axis=0)
+    return mean / (np.linalg.norm(mean) or 1.0)
+
+
+def _given_title(origins: dict, doc: str) -> str | None:
+    origin = origins.get(doc)
+    return origin.title if origin is not None else None
 
 
 def _member_rows(passage: Passage, doc_sentences: list[Sentence], starts: list[int], first: int) -> list[int] | None:

@@ -10,8 +10,8 @@ The model combines evidence that fails in different ways: how close the best
 sentence and passage are in meaning, how much of the question's rare-word weight
 they contain, whether the corpus knows the question's words at all, whether the
 names the question mentions occur in the chosen document and in the collection, how
-far the best sentence stands above the runner-up, and whether the dense and the
-lexical ranking agree on its passage (``retrieval.evidence``).
+far the best sentence stands above the runner-up, and whether cosine and word coverage
+agree on its passage (``retrieval.evidence``).
 
 The weights are fitted by ``python -m eval.calibrate`` (logistic regression) on
 collections of realistic size: halves of XQuAD indexed alone and asked both halves'
@@ -44,8 +44,8 @@ class Evidence:
     entity_missing: float = 0.0  # share of the question's names absent from the chosen document's retrieved passages
     entity_unknown: float = 0.0  # share of the question's names no document of the collection uses
     margin: float = 0.0  # chosen sentence's score minus the runner-up's (capped at 1)
-    dense_rank: float = 0.0  # reciprocal rank of the chosen passage in the dense ranking (0: not in it)
-    lexical_rank: float = 0.0  # the same in the BM25 ranking
+    dense_rank: float = 0.0  # reciprocal rank of the chosen passage among the top passages by cosine
+    lexical_rank: float = 0.0  # the same by word coverage
 
     def vector(self) -> tuple[float, ...]:
         return astuple(self)

@@ -28,15 +28,17 @@ articles a/an/the, single spaces), as whole words: "308" does not match "3080".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import statistics
 import string
 import tempfile
 import time
+import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from core.config import Config
 from core.embedder import Embedder
@@ -237,15 +239,15 @@ def evaluate(
 ) -> list[ModeReport]:
     """Build a temporary index of ``docs`` and score every mode on the questions."""
     from index.build import build_index
-    from retrieval.load import load_index
+    from retrieval.index_store import open_index
 
     texts = [" ".join(q.question.split()) for q in list(questions) + list(out_of_corpus)]
     encode_ms = single_encode_ms(embedder, texts)
     cached = CachedEmbedder(embedder)
     cached.prime(texts)
-    with tempfile.TemporaryDirectory(prefix="retrieval-eval-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="retrieval-eval-") as tmp, _scratch_store(config) as config:
         build_index(config, embedder, seeds_dir=docs, index_dir=Path(tmp), progress=lambda done, total: None)
-        index = load_index(Path(tmp), embedder.name)
+        index = open_index(config, embedder.name, Path(tmp))
         try:
             reports = []
             for mode in modes:
@@ -255,6 +257,25 @@ def evaluate(
             return reports
         finally:
             index.close()
+
+
+@contextlib.contextmanager
+def _scratch_store(config: Config) -> Iterator[Config]:
+    """``config``, but with a Milvus store pointed at collections of its own, dropped afterwards.
+
+    The FAISS store needs nothing: its index goes to the temporary folder.
+    """
+    if config.index.store != "milvus":
+        yield config
+        return
+    from index.milvus import drop_index
+
+    name = f"{config.milvus.collection}_eval_{uuid.uuid4().hex[:8]}"
+    scratch = replace(config, milvus=replace(config.milvus, collection=name))
+    try:
+        yield scratch
+    finally:
+        drop_index(scratch)
 
 
 def format_table(reports: Sequence[ModeReport]) -> str:

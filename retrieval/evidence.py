@@ -5,7 +5,7 @@ Usage::
     names = question_entities("Who coached the Panthers in 2015?")      # ["panthers", "2015"]
     missing_share(names, present_terms)       # 0..1: names the chosen document never mentions
     unknown_share(names, lexical.known)       # 0..1: names no document of the collection mentions
-    reciprocal_rank(ranking.get(passage_id))  # 1 for the first, 0.5 for the second, 0 if absent
+    reciprocal_rank(rank_among(cosines, i))   # 1 for the first, 0.5 for the second, ...
 
 Each signal fails in a different way from cosine and word coverage, which is why the
 abstention model (``retrieval.abstain``) combines them:
@@ -16,8 +16,9 @@ abstention model (``retrieval.abstain``) combines them:
   Names are compared by their index terms (``index.lexical.terms``), so "Pakistani"
   meets "Pakistan".
 - When the best sentence barely beats the runner-up (``margin``), nothing stands out.
-- When the dense and the lexical ranking both put the answer's passage near the top,
-  meaning and wording agree.
+- When the chosen passage is near the top of the retrieved passages both by cosine and by
+  word coverage, meaning and wording agree (computed from the retrieved passages, so it is
+  the same for every index store, whichever way it fuses its rankings).
 
 What each contributes, measured on realistic collections, is in docs/quality.md
 (``python -m eval.calibrate`` prints the ablation).
@@ -65,6 +66,11 @@ def unknown_share(entities: Sequence[str], known: Callable[[str], bool]) -> floa
     if not entities:
         return 0.0
     return sum(not all(known(t) for t in terms(e)) for e in entities) / len(entities)
+
+
+def rank_among(values: Sequence[float], index: int) -> int:
+    """0-based place of ``values[index]`` among ``values``, highest first (ties share the better place)."""
+    return sum(v > values[index] for v in values)
 
 
 def reciprocal_rank(rank: int | None) -> float:

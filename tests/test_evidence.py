@@ -107,6 +107,13 @@ def test_retriever_evidence_sees_names_the_collection_lacks(retriever):
     assert 0.0 < known.dense_rank <= 1.0 and 0.0 < known.lexical_rank <= 1.0 and known.margin > 0.0
 
 
+def test_rank_among_places_a_value_among_the_others_highest_first():
+    from retrieval.evidence import rank_among
+
+    assert rank_among([0.9, 0.5, 0.7], 0) == 0 and rank_among([0.9, 0.5, 0.7], 1) == 2
+    assert rank_among([0.5, 0.5], 1) == 0  # ties share the better place
+
+
 # ---------------------------------------------------------------- answer kinds, specifically
 
 
@@ -160,11 +167,11 @@ def test_confidence_levels_and_their_words():
 
 def test_answer_json_names_the_level_and_its_words():
     sentence = Extract("d.txt", "D", 1, "They met on May 10.", 0.9, 0, 19)
-    tentative = Answer("When?", True, sentence, [sentence], 0.5, sentence, TENTATIVE).to_json()
+    tentative = Answer("When?", True, sentence, [sentence], 0.5, sentence, level=TENTATIVE).to_json()
     assert tentative["confidence_level"] == "tentative" and "possibly not an answer" in tentative["confidence_label"].lower()
-    confident = Answer("When?", True, sentence, [sentence], 0.95, sentence, CONFIDENT).to_json()
+    confident = Answer("When?", True, sentence, [sentence], 0.95, sentence, level=CONFIDENT).to_json()
     assert confident["confidence_level"] == "confident" and confident["confidence_label"] is None
-    declined = Answer("When?", False, None, [sentence], 0.1, sentence, DECLINED).to_json()
+    declined = Answer("When?", False, None, [sentence], 0.1, sentence, level=DECLINED).to_json()
     assert declined["confidence_level"] == "declined" and declined["confidence_label"].startswith("Not answered")
 
 
@@ -181,10 +188,10 @@ def test_terminal_and_bot_show_the_caution_only_for_a_tentative_answer():
     from retrieval.__main__ import format_text
 
     sentence = Extract("d.txt", "D", 1, "They met on May 10.", 0.9, 0, 19)
-    tentative = Answer("When?", True, sentence, [sentence], 0.5, sentence, TENTATIVE)
-    confident = Answer("When?", True, sentence, [sentence], 0.95, sentence, CONFIDENT)
+    tentative = Answer("When?", True, sentence, [sentence], 0.5, sentence, level=TENTATIVE)
+    confident = Answer("When?", True, sentence, [sentence], 0.95, sentence, level=CONFIDENT)
     label = confidence_label(TENTATIVE)
     assert label in format_text(tentative) and label not in format_text(confident)
     assert label in render.answer_head(tentative) and label not in render.answer_head(confident)
-    declined = Answer("When?", False, None, [sentence], 0.1, sentence, DECLINED)
+    declined = Answer("When?", False, None, [sentence], 0.1, sentence, level=DECLINED)
     assert format_text(declined).startswith("Not answered")
