@@ -61,7 +61,7 @@ class RetrievalConfig:
     top_k: int = 3
     min_score: float = 0.2
     candidates: int = 20
-    min_confidence: float = 0.38
+    min_confidence: float = 0.44
     high_confidence: float = 0.8
     mode: str = "hybrid"
     extract_chars: int = 500
@@ -345,7 +345,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         top_k=s.int("top_k", 3, minimum=1, maximum=50),
         min_score=s.float("min_score", 0.2, minimum=-1.0, maximum=1.0),
         candidates=s.int("candidates", 20, minimum=1, maximum=1000),
-        min_confidence=s.float("min_confidence", 0.38, minimum=0.0, maximum=1.0),
+        min_confidence=s.float("min_confidence", 0.44, minimum=0.0, maximum=1.0),
         high_confidence=s.float("high_confidence", 0.8, minimum=0.0, maximum=1.0),
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
         extract_chars=s.int("extract_chars", 500, minimum=50, maximum=20_000),

@@ -57,8 +57,8 @@ class Evidence:
 
 # Fitted by eval/calibrate.py (see the module docstring); order as in Evidence.
 # entity_unknown stays at 0: it adds nothing once entity_missing is in (docs/quality.md, ablation).
-WEIGHTS = (10.28, 4.48, 3.37, 3.07, -3.26, -2.54, 0.0, 1.57, 0.42, 0.93)
-BIAS = -7.64
+WEIGHTS = (10.37, 4.65, 2.46, 3.51, -2.83, -2.55, 0.0, 1.79, 0.46, 1.47)
+BIAS = -8.54
 
 
 def answer_confidence(evidence: Evidence, weights: tuple[float, ...] = WEIGHTS, bias: float = BIAS) -> float:
