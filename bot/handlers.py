@@ -1,10 +1,12 @@
 """Update handlers: parse, run the blocking work in a thread, render, reply.
 
 Each handler is named after what it answers (``start``, ``help_command``, ``ask``,
-``sources``, ``reindex``, ``private_message``, ``group_message``, ``more_extracts``,
-``full_paragraph``, ``unknown_command``, ``error``) and the jobs after what they do
-(``digest_tick``, ``index_watch``, ``purge_state``).  Retrieval, index builds and state
-database calls run through ``asyncio.to_thread`` so no chat waits for another one's question.
+``sources``, ``reindex``, ``language``, ``private_message``, ``group_message``,
+``more_extracts``, ``full_paragraph``, ``unknown_command``, ``error``) and the jobs after
+what they do (``digest_tick``, ``index_watch``, ``purge_state``).  Retrieval, index builds
+and state database calls run through ``asyncio.to_thread`` so no chat waits for another
+one's question.  Every reply is rendered in the chat's language (``translator_for``,
+see ``bot.languages``).
 """
 
 from __future__ import annotations

@@ -291,7 +291,7 @@ def sample_stats(short: bool = False) -> Stats:
         [CitedDocument("a&b.md", "A <Title>", 1)] * n,
         [DisputedAnswer("Who <i>?", "An <answer> & more" + long, "a&b.md", "A <Title>", 3, None if short else 2, 1, 0,
                         () if short else ("it's <wrong>",) * 3)] * n,
-        [DayCount(t.date() - timedelta(days=d), d % 3, d % 2) for d in range(30)],
+        [DayCount(t.date() - timedelta(days=d), d % 3, d % 2) for d in range(29, -1, -1)],  # oldest first
     )
 
 
