@@ -71,7 +71,6 @@ PURGE_SECONDS = 3600.0
 REINDEX_LEASE = timedelta(seconds=60)
 
 
-
 def command_menus(tr: Translator = ENGLISH) -> dict[str, list[BotCommand]]:
     """The command menus in ``tr``'s language, by audience: everyone, private chats, group admins, bot admins."""
     everyone = [
