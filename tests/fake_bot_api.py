@@ -378,6 +378,7 @@ class FakeBotApi:
         mime_type: str | None = None,
         file_size: int | None = None,
         forward_from_channel: dict | None = None,
+        language_code: str | None = None,
     ) -> dict:
         """A message in the private chat with ``user_id`` carrying a file (``file_size`` may lie, as a test needs)."""
         document = self.add_file(data, file_name or "file", file_size=file_size)
@@ -385,7 +386,7 @@ class FakeBotApi:
             del document["file_name"]
         if mime_type:
             document["mime_type"] = mime_type
-        update = self.private_text(user_id, "")
+        update = self.private_text(user_id, "", language_code=language_code)
         message = update["message"]
         del message["text"]
         message["document"] = document

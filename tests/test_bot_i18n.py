@@ -172,3 +172,35 @@ def test_admin_reindex_reports_in_the_admins_language(api, make_bot, tmp_path):
     done = api.wait_for(lambda: [c for c in api.calls_to("editMessageText") if "Переиндексация завершена" in c.params["text"]])[0]
     assert "Документы: 2 (добавлено: 1, изменено: 0, удалено: 0)" in done.params["text"]
     assert "Добавлены: zebra.md" in done.params["text"]
+
+
+LIGHTHOUSE = """Lighthouse keeping notes
+
+The lighthouse keeper Tomas Berg climbed the spiral stairs every evening to light the great lamp.
+"""
+
+
+def test_an_admin_adds_and_forgets_a_document_through_telegram_in_russian(api, make_bot):
+    make_bot()
+    api.inject(api.private_document(ADMIN, "lighthouse.txt", LIGHTHOUSE.encode(), language_code="ru"))
+    status = api.wait_for(lambda: api.sent(ADMIN))[0]
+    assert status.params["text"] == "Скачиваю <b>lighthouse.txt</b>…"
+
+    def final(marker: str) -> str:
+        edits = api.wait_for(lambda: [c for c in api.calls_to("editMessageText") if c.params["text"].startswith(marker)])
+        return edits[-1].params["text"]
+
+    added = final("✅")
+    assert added.startswith("✅ <b>Добавлено</b>\n🆕 <b>Lighthouse keeping notes</b>\n<blockquote>")
+    assert "\n1 фрагмент. Теперь в индексе 2 документа и " in added
+    assert added.endswith("Чтобы удалить его, ответьте на это сообщение командой /forget.")
+    chat = {"id": ADMIN, "type": "private", "first_name": "Ada"}
+    api.inject(api.message(chat, ADMIN, "/forget", reply_to=status.result, language_code="ru"))
+    forgotten = final("🗑")
+    assert forgotten.startswith("🗑 <b>Удалено:</b> <b>Lighthouse keeping notes</b>")
+    assert "больше нет ни в папке документов, ни в индексе. Теперь в индексе 1 документ и " in forgotten
+
+    before = len(api.sent(USER))
+    api.inject(api.private_document(USER, "notes.txt", b"Some notes.", language_code="es"))
+    [refused] = api.wait_for(lambda: api.sent(USER)[before:])
+    assert refused.params["text"].startswith("Lo siento, solo los administradores del bot pueden añadir documentos.")

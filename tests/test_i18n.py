@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import digest, feedback_render, render
+from bot import digest, feedback_render, ingest_render, render
 from bot.app import command_menus, load_catalogs
 from bot.digest import DigestItem
 from bot.feedback import Vote
@@ -339,8 +339,28 @@ def every_text(tr) -> dict[str, list[str]]:
         + feedback_render.stats_messages(replace(stats, periods=(Period(1, 1, 1, 1, 1), Period(30, 0, 0, 0, 0))), tr=tr),
         "report": [t for q, u, log in ((0, [], True), (3, stats.unanswered, True), (3, [], True), (3, [], False))
                    for t in feedback_render.admin_report(Period(7, q, 1, 0, 0), u, log, tr=tr)],
+        "ingest": ingest_texts(tr),
     }
     return texts
+
+
+def ingest_texts(tr) -> list[str]:
+    """Replies about documents added and removed through Telegram."""
+    say = ingest_render
+    document = say.DocumentReport(NASTY, NASTY, 7, (KeySentence(1, 0, 5, NASTY),), "https://example.org/?a=<b>", "added")
+    report = BuildReport(documents=3, passages=21, embedded=1, seconds=0.42)
+    return [
+        say.refused(tr=tr), say.not_a_document(NASTY, tr=tr), say.not_a_document(None, tr=tr), say.empty_file(NASTY, tr=tr),
+        *[say.not_a_file(kind, tr=tr) for kind in say.MEDIA_KINDS + ("media",)],
+        say.too_large(NASTY, 25_000_000, 20 * 2**20, 20_000_000, tr=tr), say.too_large(NASTY, 25_000_000, 20 * 2**20, None, tr=tr),
+        say.too_large(None, None, 10 * 2**20, 20_000_000, tr=tr), say.too_large(NASTY, 12_500_000, 10 * 2**20, None, tr=tr),
+        say.downloading(NASTY, tr=tr), say.fetching("https://example.org/<x>", tr=tr), say.saving_post(tr=tr), say.queued(tr=tr),
+        say.download_failed(NASTY, NASTY, tr=tr), say.not_added(NASTY, NASTY, tr=tr), say.skipped_by_build(NASTY, NASTY, tr=tr),
+        say.duplicate(NASTY, NASTY, tr=tr), say.unchanged(NASTY, None, tr=tr), say.post_too_short(1, 60, tr=tr),
+        say.post_too_short(23, 60, tr=tr), say.added(document, report, tr=tr), say.added(replace(document, status="changed", passages=1), BuildReport(documents=1, passages=1), tr=tr),
+        say.forgotten(NASTY, NASTY, report, tr=tr), say.forgetting(NASTY, None, tr=tr), say.forget_usage(tr=tr),
+        say.forget_unknown(NASTY, tr=tr), say.forget_failed(NASTY, NASTY, tr=tr), say.add_usage(tr=tr),
+    ]
 
 
 def plain_texts(tr) -> dict[str, list[str]]:
