@@ -93,6 +93,9 @@ class BotConfig:
     # PostgreSQL URL without the password (which comes from database_password_env); "" = SQLite in data_dir.
     database_url: str = ""
     database_password_env: str = "BOT_DATABASE_PASSWORD"
+    # The language of the bot's own texts in groups and channels: "auto" (each user's Telegram
+    # language) or a language with a catalog in bot/locale ("en", "ru", "es", ...).
+    group_language: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class DigestConfig:
     sentences: int = 3
     when_nothing_new: str = "skip"  # "skip" or "say"
     admin_report: bool = False  # weekly: the most asked unanswered questions, to [bot] admins
+    language: str = "en"  # of digests (and the admins' report) where no chat language is chosen
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,26 @@ class _Section:
                 f"{self._key(key)} must be an IANA time zone such as \"Europe/London\". Currently, {self._key(key)} is {value!r}"
             ) from None
         return value
+
+    def language(self, key: str, default: str, *, auto: bool = False) -> str:
+        """A language code as catalogs are named ("ru", "pt_BR"; "pt-br" is accepted), or "auto" if allowed.
+
+        Whether the bot has texts in it is checked when the bot starts (bot.app.load_catalogs).
+        """
+        value = self._take(key, default)
+        if isinstance(value, str) and auto and value.strip().lower() == "auto":
+            return "auto"
+        match = re.fullmatch(r"([A-Za-z]{2,3})(?:[-_]([A-Za-z]{2}|[A-Za-z]{4}))?", value.strip()) if isinstance(value, str) else None
+        if match is None:
+            allowed = '"auto" or ' if auto else ""
+            raise ConfigError(
+                f"{self._key(key)} must be {allowed}a language code such as \"en\", \"ru\" or \"es\". "
+                f"Currently, {self._key(key)} is {value!r}"
+            )
+        language, region = match.groups()
+        if region is None:
+            return language.lower()
+        return f"{language.lower()}_{region.upper() if len(region) == 2 else region.title()}"
 
     def env_name(self, key: str, default: str) -> str:
         value = self.str(key, default)
@@ -394,6 +418,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         data_dir=s.path("data_dir", "data", base),
         database_url=_database_url(s.str("database_url", "", non_empty=False).strip()),
         database_password_env=s.env_name("database_password_env", "BOT_DATABASE_PASSWORD"),
+        group_language=s.language("group_language", "auto", auto=True),
     )
     s.done()
 
@@ -406,6 +431,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         sentences=s.int("sentences", 3, minimum=1, maximum=10),
         when_nothing_new=s.choice("when_nothing_new", "skip", ("skip", "say")),
         admin_report=s.bool("admin_report", False),
+        language=s.language("language", "en"),
     )
     s.done()
 
