@@ -117,6 +117,10 @@ def summarise(outcomes: Sequence[Outcome]) -> dict:
         out[f"declined_right_{label}"] = share(not pick(o).answered for o in follow if success_at_1(pick(o), o.probe.answers))
         # Follow-ups the documents do not answer: declined is right.
         out[f"no_answer_declined_{label}"] = share(not pick(o).answered for o in unanswered)
+        # Right decisions: answered when the sentence found answers, declined otherwise.
+        out[f"decided_right_{label}"] = share(
+            pick(o).answered == (o.probe.kind == "follow_up" and success_at_1(pick(o), o.probe.answers)) for o in follow + unanswered
+        )
     out["follow_ups_read_as_follow_up"] = share(o.with_context.context is not None for o in follow)
     out["new_topic_same_answer"] = share(same_answer(o.with_context, o.alone) for o in new)
     out["new_topic_read_as_follow_up"] = share(o.with_context.context is not None for o in new)
@@ -226,6 +230,24 @@ def grid(retriever, probes: Sequence[Probe], space: dict = GRID) -> list[tuple[d
     return sorted(results, key=key, reverse=True)
 
 
+EVIDENCE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def evidence_grid(retriever, probes: Sequence[Probe], values: Sequence[float] = EVIDENCE_WEIGHTS) -> list[tuple[float, dict]]:
+    """``evidence_inherited`` (with the other settings as they are), best first: right decisions
+    with context (answer when the sentence found answers, decline otherwise), then fewer
+    answers declined although right."""
+    default = retriever.follow_up
+    base = ask_all(retriever, probes)
+    results = []
+    for value in values:
+        retriever.follow_up = replace(default, evidence_inherited=value)
+        results.append((value, summarise(ask_all(retriever, probes, reuse=base))))
+    retriever.follow_up = default
+    key = lambda r: (round(r[1]["decided_right_with_context"], 6), -r[1]["declined_right_with_context"])
+    return sorted(results, key=key, reverse=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.follow_ups", description=__doc__.splitlines()[0])
     parser.add_argument("--probes", type=Path, default=PROBES)
@@ -262,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
                     print(json.dumps(settings), f"S@1 {s['s1_with_context']:.3f} P@3 {s['p3_with_context']:.3f} "
                           f"new-topic same {s['new_topic_same_answer']:.3f} read {s['follow_ups_read_as_follow_up']:.3f} "
                           f"no-answer declined {s['no_answer_declined_with_context']:.3f}")
+                # Then the weight of inherited terms in the abstention evidence, with the best settings.
+                retriever.follow_up = replace(retriever.follow_up, **{k: ranked[0][0][k] for k in GRID})
+                for value, s in evidence_grid(retriever, fit):
+                    print(f"evidence_inherited {value}: right decisions {s['decided_right_with_context']:.3f} "
+                          f"(standalone rewrites {s['decided_right_standalone']:.3f}), right but declined "
+                          f"{s['declined_right_with_context']:.3f}, no-answer declined {s['no_answer_declined_with_context']:.3f}")
                 return 0
             outcomes = ask_all(retriever, probes)
             by_split = {

@@ -7,18 +7,24 @@ Usage::
     later.context            # first.turn when it was read as a follow-up, None when answered alone
     Turn.from_json(first.turn.to_json()) == first.turn   # turns are kept in the bot's state store
 
-A question asked after another one is first answered alone, as always.  It is read
-as a follow-up only when it leans on the previous turn: it refers back ("it",
-"she", "that") or is elliptical ("And by 2000?", "What about Holden?") and has
-few topic words of its own or little evidence alone, or it has almost no topic
-words and little evidence.  A question that stands on its own is answered exactly
-as it would be alone, so a new topic is never bent by the previous one.
+A question asked after another one is read before any search.  It is a follow-up
+when it clearly leans on the previous turn: it refers back ("it", "she", "that")
+or is elliptical ("And by 2000?", "What about Holden?") and has few topic words of
+its own.  It stands alone when it clearly does not: many topic words and nothing
+pointing back.  Between the two (a pronoun with more words of its own, a definite
+description such as "the new company", a single topic word) it is answered alone
+first and read as a follow-up only if it finds little that way.  So most questions
+are searched once, and a question that stands on its own is answered exactly as it
+would be alone: a new topic is never bent by the previous one.
 
-A follow-up is retrieved again with the previous turn's context, never by writing
-a new question: its topic terms join the question's terms (BM25, word coverage),
-the previous query vector is mixed into the question's (dense search, sentence
-cosine), and the passages of the paragraph the previous answer cited, then of its
-document nearest that paragraph, get a rank prior fused with the two rankings.
+A follow-up is retrieved with the previous turn's context, never by writing a new
+question: its topic terms join the question's terms (BM25 ranks passages with all
+of them; the sentence score counts them at a lower weight than the question's
+own), the previous query vector is mixed into the question's (dense search,
+sentence cosine), and the passages of the paragraph the previous answer cited,
+then of its document nearest that paragraph, get a rank prior fused with the two
+rankings.  Whether the documents answer it is judged on the question with the
+terms it inherited (``InheritedWeights``): they are part of what is asked.
 The weights and the decision were chosen on the ``fit`` half of
 ``eval/follow_ups.jsonl`` (``python -m eval.follow_ups --grid``) and are reported
 on the other half; see docs/quality.md.
@@ -67,8 +73,8 @@ class FollowUpSettings:
     # has a definite description ("the new company") with at most ``lean_terms`` topic
     # terms, or any question with at most ``bare_terms``.
     cue_terms: int = 3
-    lean_terms: int = 3
-    bare_terms: int = 2
+    lean_terms: int = 5
+    bare_terms: int = 1
     gate_confidence: float = 0.3
     # Retrieval: weight of the previous query vector mixed into the question's, and of the
     # rank prior on the cited paragraph's passages (1.0 counts like one more ranking).
@@ -78,11 +84,14 @@ class FollowUpSettings:
     # ``inherited`` of their weight (the question's own terms at 1): the previous answer's
     # sentence holds them all and would win too often; for a question with at most
     # ``score_inherited`` terms of its own they count fully.
-    inherited: float = 0.0
-    score_inherited: int = 1
-    # In the abstention evidence (word coverage of the chosen sentence and passage) the
-    # inherited terms count at this weight: they are part of what is asked.
-    evidence_inherited: float = 1.0
+    inherited: float = 0.25
+    score_inherited: int = 0
+    # In the abstention evidence (word coverage of the chosen sentence and passages) the
+    # inherited terms count at this weight: they are part of what is asked, but the
+    # previous answer's sentence holds them all whether or not it answers the new question.
+    # Chosen on the fit half after the settings above: the share of right decisions
+    # (answer when the sentence found answers, decline otherwise) at [retrieval] min_confidence.
+    evidence_inherited: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -275,7 +284,10 @@ def answer_in_context(
     if context.doc is not None:
         prior = Prior.near(retriever.index.doc_passages(context.doc), context.paragraph, settings.prior)
     lexical = retriever.lexical
-    weight = 1.0 if len(set(q_terms)) <= settings.score_inherited else settings.inherited
+    own = len(set(q_terms))
+    # A question with no terms of its own ("Why?") is asked entirely in the inherited ones.
+    weight = 1.0 if own <= settings.score_inherited else settings.inherited
+    evidence_weight = settings.evidence_inherited if own else 1.0
     answer = retriever._answer_with(
         question,
         vector,
@@ -283,6 +295,6 @@ def answer_in_context(
         top_k,
         prior,
         weights=InheritedWeights(lexical, inherited, weight),
-        evidence_weights=InheritedWeights(lexical, inherited, settings.evidence_inherited),
+        evidence_weights=InheritedWeights(lexical, inherited, evidence_weight),
     )
     return replace(answer, context=context, turn=make_turn(question, q_terms, vector, answer, context))

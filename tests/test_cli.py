@@ -110,7 +110,8 @@ def test_ask_follow_up_reads_each_line_as_a_possible_follow_up_to_the_line_befor
     assert "follow_up_to" not in alone[1] and alone[2]["answer"] == new_topic["answer"]
 
     text = run("retrieval", "ask", "--config", str(root / "config.toml"), "--follow-up", stdin=lines).stdout
-    assert "(Taking this as a follow-up to: Who co-chaired the dialogue?)\n" in text  # the line opens the reply
+    assert "(Taking this as a follow-up to: Who co-chaired the dialogue?)\nAnswer: " in text  # the line opens the reply
+    assert follow["answered"] is True and "May 10" in follow["answer"]
     refused = run("retrieval", "ask", "--config", str(root / "config.toml"), "--follow-up", "When was it held?")
     assert refused.returncode == 2 and "--follow-up reads the questions from stdin" in refused.stderr
 
