@@ -172,13 +172,15 @@ def format_tables(by_split: dict[str, dict], timing: dict | None) -> str:
         )
     lines += [
         "",
-        "| probes | follow-ups not answered by the documents | declined with context | declined without | declined standalone | read as follow-up |",
-        "|---|---|---|---|---|---|",
+        "| probes | follow-ups not answered by the documents | declined with context | declined without | declined standalone | read as follow-up "
+        "| right decisions with context | right decisions standalone |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for split, s in by_split.items():
         lines.append(
             f"| {split} | {s['no_answer']} | {s['no_answer_declined_with_context']:.3f} | {s['no_answer_declined_without']:.3f} "
-            f"| {s['no_answer_declined_standalone']:.3f} | {s['no_answer_read_as_follow_up']:.3f} |"
+            f"| {s['no_answer_declined_standalone']:.3f} | {s['no_answer_read_as_follow_up']:.3f} "
+            f"| {s['decided_right_with_context']:.3f} | {s['decided_right_standalone']:.3f} |"
         )
     lines += ["", "| probes | new-topic pairs | same answer as alone | read as follow-up |", "|---|---|---|---|"]
     for split, s in by_split.items():
