@@ -21,6 +21,9 @@ from typing import Any
 from core.errors import ConfigError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# The multilingual encoder (core/multilingual.py); "" turns the multilingual path off.
+DEFAULT_MULTILINGUAL_MODEL = "intfloat/multilingual-e5-small"
+MULTILINGUAL_MODELS = (DEFAULT_MULTILINGUAL_MODEL,)
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 BACKENDS = ("auto", "torch", "onnx")
 RETRIEVAL_MODES = ("hybrid", "bm25", "dense")
@@ -42,6 +45,7 @@ class IndexConfig:
     batch_size: int = 32
     index_type: str = "auto"
     backend: str = "auto"
+    multilingual_model: str = DEFAULT_MULTILINGUAL_MODEL  # "" = English only
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class RetrievalConfig:
     min_confidence: float = 0.3
     mode: str = "hybrid"
     extract_chars: int = 500
+    multilingual_min_confidence: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,15 @@ class _Section:
         if value not in choices:
             raise ConfigError(
                 f"{self._key(key)} must be one of {', '.join(choices)}. Currently, {self._key(key)} is {value!r}"
+            )
+        return value
+
+    def multilingual_model(self, key: str) -> str:
+        value = self._take(key, DEFAULT_MULTILINGUAL_MODEL)
+        if value not in MULTILINGUAL_MODELS + ("",):
+            names = " or ".join(f'"{m}"' for m in MULTILINGUAL_MODELS)
+            raise ConfigError(
+                f'{self._key(key)} must be {names}, or "" for English only. Currently, {self._key(key)} is {value!r}'
             )
         return value
 
@@ -235,6 +249,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         batch_size=s.int("batch_size", 32, minimum=1, maximum=4096),
         index_type=s.choice("index_type", "auto", INDEX_TYPES),
         backend=s.choice("backend", "auto", BACKENDS),
+        multilingual_model=s.multilingual_model("multilingual_model"),
     )
     s.done()
     if index.min_paragraph_chars > index.passage_chars:
@@ -252,6 +267,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         min_confidence=s.float("min_confidence", 0.3, minimum=0.0, maximum=1.0),
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
         extract_chars=s.int("extract_chars", 500, minimum=50, maximum=20_000),
+        multilingual_min_confidence=s.float("multilingual_min_confidence", 0.3, minimum=0.0, maximum=1.0),
     )
     s.done()
     if retrieval.candidates < retrieval.top_k:

@@ -151,14 +151,28 @@ class ScoredSentence:
 class Retriever:
     """Query-time view of one index version.  Safe to call from several threads."""
 
-    def __init__(self, index: LoadedIndex, embedder: Embedder, settings: RetrievalConfig, *, mode: str | None = None):
+    def __init__(
+        self,
+        index: LoadedIndex,
+        embedder: Embedder,
+        settings: RetrievalConfig,
+        *,
+        mode: str | None = None,
+        weights: SentenceWeights | None = None,
+        confidence=answer_confidence,
+        multilingual=None,
+    ):
+        """``weights`` and ``confidence`` (Evidence -> 0..1) default to the English model's;
+        ``multilingual`` (``retrieval.crosslingual.Crosslingual``) answers the questions it takes."""
         self.index = index
         self.embedder = embedder
         self.settings = settings
         self.mode = mode or settings.mode
         if self.mode not in MODES:
             raise ValueError(f"unknown retrieval mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        self.weights = MODE_WEIGHTS[self.mode]
+        self.weights = weights or MODE_WEIGHTS[self.mode]
+        self.confidence = confidence
+        self.multilingual = multilingual
         self._titles = index.titles
         self._pages = index.pages
         self._doc_cache: dict[str, str] = {}
@@ -169,10 +183,15 @@ class Retriever:
         self.lexical = index.lexical
 
     @classmethod
-    def open(cls, config: Config, embedder: Embedder, index_dir: Path | None = None) -> "Retriever":
-        """Load the current index (built with ``embedder``'s model) for querying."""
+    def open(cls, config: Config, embedder: Embedder, index_dir: Path | None = None, *, multilingual="from config") -> "Retriever":
+        """Load the current index (built with ``embedder``'s model) for querying.
+
+        ``multilingual``: the multilingual encoder (loaded from the config by default; None: English only).
+        """
+        from retrieval.crosslingual import open_crosslingual
+
         index = load_index(Path(index_dir or config.index.dir), embedder.name)
-        return cls(index, embedder, config.retrieval)
+        return cls(index, embedder, config.retrieval, multilingual=open_crosslingual(index, config, multilingual))
 
     # ------------------------------------------------------------ queries
 
@@ -188,6 +207,8 @@ class Retriever:
     def search(self, question: str, k: int) -> list[Hit]:
         """The ``k`` best passages for ``question`` (fused BM25 and cosine ranks in hybrid mode), best first."""
         question = " ".join(question.split())
+        if self.multilingual is not None and self.multilingual.takes(question):
+            return self.multilingual.search(question, k)
         vector = self.embedder.encode([question])[0]
         return self._rank(vector, question_terms(question), k)
 
@@ -206,6 +227,8 @@ class Retriever:
         question = " ".join(question.split())
         if not words(question):
             return Answer(question, answered=False)
+        if self.multilingual is not None and self.multilingual.takes(question):
+            return self.multilingual.answer(question, top_k)
         q_vector = self.embedder.encode([question])[0]
         q_terms = question_terms(question)
         hits = self._rank(q_vector, q_terms, max(self.settings.candidates, top_k, EXTRACT_POOL))
@@ -217,7 +240,7 @@ class Retriever:
         best = max((s for s in scored if s.rank < SENTENCE_POOL), key=lambda s: s.score)
         extracts = self._extracts(best, scored, top_k)
         evidence = self.evidence(best, hits, q_terms)
-        confidence = answer_confidence(evidence)
+        confidence = self.confidence(evidence)
         answered = confidence >= self.settings.min_confidence and evidence.passage_cosine >= self.settings.min_score
         sentence = self._sentence_extract(best)
         return Answer(question, answered, sentence if answered else None, extracts, confidence, sentence)

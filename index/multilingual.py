@@ -1,0 +1,177 @@
+"""The index's second vector set: every sentence and passage embedded by the multilingual encoder.
+
+Usage::
+
+    plan = MultilingualPlan.make(passages, sentences, reused_sentences, previous)   # what to embed
+    vectors = plan.embed(encoder, embed)              # sentence and passage matrices, FAISS index
+    vectors.write(version_dir)                        # ml_*.npy, ml_faiss.index
+    loaded = read_multilingual(version_dir, manifest) # at query time (None if the build had none)
+
+It mirrors the English set (``index.build``): a passage's vector is the mean of its
+sentences' vectors, and sentences of unchanged documents keep their vectors from the
+previous build when it used the same model.  Row i is passage (or sentence) id i in
+both sets, so the store, BM25 and the citations are shared.  The manifest records
+the model under ``"multilingual"``; an index built without one simply has no such key.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from core.errors import IndexCorruptError
+from index.chunk import Passage, Sentence
+from index.faiss_build import make_faiss_index, read_faiss_index
+
+VECTORS = "ml_vectors.npy"
+SENTENCE_VECTORS = "ml_sentence_vectors.npy"
+FAISS_INDEX = "ml_faiss.index"
+MANIFEST_KEY = "multilingual"
+BUILD_HINT = "python -m index build"
+MEMBER_COVERAGE = 0.9  # as index.build: whole sentences must cover 90% of a passage to stand for it
+
+
+@dataclass
+class MultilingualIndex:
+    """The multilingual vectors of one index version (built, or read back)."""
+
+    model: str
+    dimension: int
+    vectors: np.ndarray  # (passages, dimension)
+    sentence_vectors: np.ndarray  # (sentences, dimension)
+    faiss_index: Any
+    model_sha256: str | None = None
+
+    def manifest_entry(self) -> dict:
+        return {"model": self.model, "model_sha256": self.model_sha256, "dimension": self.dimension}
+
+    def write(self, work: Path) -> None:
+        import faiss
+
+        np.save(work / VECTORS, np.ascontiguousarray(self.vectors, dtype=np.float32), allow_pickle=False)
+        np.save(work / SENTENCE_VECTORS, np.ascontiguousarray(self.sentence_vectors, dtype=np.float32), allow_pickle=False)
+        faiss.write_index(self.faiss_index, str(work / FAISS_INDEX))
+
+
+@dataclass
+class MultilingualPlan:
+    """What a build must embed with the multilingual encoder, and what it can reuse."""
+
+    passages: list[Passage]
+    sentences: list[Sentence]
+    members: list[list[int] | None]  # per passage: its sentence rows, or None to embed its text
+    reused: list[np.ndarray | None]  # per sentence: the previous build's vector, or None
+
+    @classmethod
+    def make(
+        cls,
+        passages: list[Passage],
+        sentences: list[Sentence],
+        previous_rows: Sequence[int | None],
+        previous: MultilingualIndex | None,
+    ) -> "MultilingualPlan":
+        """``previous_rows[i]``: sentence i's row in the previous build (None if new)."""
+        reused: list[np.ndarray | None] = [None] * len(sentences)
+        if previous is not None:
+            for i, row in enumerate(previous_rows):
+                if row is not None and row < len(previous.sentence_vectors):
+                    reused[i] = previous.sentence_vectors[row]
+        return cls(passages, sentences, passage_members(passages, sentences), reused)
+
+    @property
+    def texts(self) -> list[str]:
+        """The texts to embed: new sentences, then passages that no whole sentences make up."""
+        return [s.text for s, v in zip(self.sentences, self.reused) if v is None] + [
+            p.text for p, m in zip(self.passages, self.members) if m is None
+        ]
+
+    def embed(
+        self, encoder, embed: Callable[[Sequence[str]], np.ndarray], index_type: str
+    ) -> MultilingualIndex:
+        """Embed what is new with ``embed`` (the build's batching helper) and assemble the set."""
+        fresh = embed(self.texts)
+        dimension = int(encoder.dimension)
+        sentence_matrix = np.zeros((len(self.sentences), dimension), dtype=np.float32)
+        row = 0
+        for i, vector in enumerate(self.reused):
+            if vector is None:
+                sentence_matrix[i] = fresh[row]
+                row += 1
+            else:
+                sentence_matrix[i] = vector
+        matrix = np.zeros((len(self.passages), dimension), dtype=np.float32)
+        for i, members in enumerate(self.members):
+            if members is None:
+                matrix[i] = fresh[row]
+                row += 1
+            else:
+                mean = sentence_matrix[members].mean(axis=0)
+                matrix[i] = mean / (np.linalg.norm(mean) or 1.0)
+        faiss_index = make_faiss_index(matrix, index_type)
+        return MultilingualIndex(
+            encoder.name, dimension, matrix, sentence_matrix, faiss_index, getattr(encoder, "weights_sha256", None)
+        )
+
+
+def passage_members(passages: list[Passage], sentences: list[Sentence]) -> list[list[int] | None]:
+    """Per passage, the rows of the whole sentences inside it, or None when they cover under 90% of it."""
+    by_doc: dict[str, list[int]] = {}
+    for row, s in enumerate(sentences):
+        by_doc.setdefault(s.doc, []).append(row)
+    starts = {doc: [sentences[r].start for r in rows] for doc, rows in by_doc.items()}
+    out: list[list[int] | None] = []
+    for p in passages:
+        rows = by_doc.get(p.doc, [])
+        n = bisect.bisect_left(starts.get(p.doc, []), p.start)
+        members, covered = [], 0
+        while n < len(rows) and sentences[rows[n]].end <= p.end:
+            members.append(rows[n])
+            covered += sentences[rows[n]].end - sentences[rows[n]].start
+            n += 1
+        out.append(members if members and covered >= MEMBER_COVERAGE * (p.end - p.start) else None)
+    return out
+
+
+def read_multilingual(version_dir: Path, manifest: dict) -> MultilingualIndex | None:
+    """The multilingual vectors of an index version, or None if it was built without them.
+
+    Raises:
+        IndexCorruptError: the manifest names them but a file is missing or does not match.
+    """
+    entry = manifest.get(MANIFEST_KEY)
+    if not entry:
+        return None
+    try:
+        model, dimension = str(entry["model"]), int(entry["dimension"])
+        counts = manifest["counts"]
+        expected = {VECTORS: int(counts["passages"]), SENTENCE_VECTORS: int(counts["sentences"])}
+    except (KeyError, TypeError, ValueError):
+        raise IndexCorruptError(f"{version_dir / 'manifest.json'} has an incomplete {MANIFEST_KEY!r} entry; rebuild with: {BUILD_HINT}") from None
+    arrays = {}
+    for name, rows in expected.items():
+        path = version_dir / name
+        try:
+            array = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise IndexCorruptError(f"{path} is missing; rebuild with: {BUILD_HINT}") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise IndexCorruptError(f"{path} is truncated or corrupt ({exc}); rebuild with: {BUILD_HINT}") from None
+        if array.shape != (rows, dimension) or array.dtype != np.float32:
+            raise IndexCorruptError(
+                f"{path} holds {array.shape} {array.dtype}, manifest says {(rows, dimension)} float32; rebuild with: {BUILD_HINT}"
+            )
+        arrays[name] = array
+    path = version_dir / FAISS_INDEX
+    if not path.is_file():
+        raise IndexCorruptError(f"{path} is missing; rebuild with: {BUILD_HINT}")
+    try:
+        faiss_index = read_faiss_index(path)
+    except RuntimeError:
+        raise IndexCorruptError(f"{path} is truncated or corrupt; rebuild with: {BUILD_HINT}") from None
+    if faiss_index.ntotal != expected[VECTORS] or faiss_index.d != dimension:
+        raise IndexCorruptError(f"{path} does not match the manifest; rebuild with: {BUILD_HINT}")
+    return MultilingualIndex(model, dimension, arrays[VECTORS], arrays[SENTENCE_VECTORS], faiss_index, entry.get("model_sha256"))
