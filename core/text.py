@@ -112,9 +112,14 @@ def shorten(text: str, limit: int = 80) -> str:
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Scripts written without spaces between words: Chinese, Japanese kana, Thai, Lao, Myanmar,
 # Khmer.  (Korean separates words with spaces.)
-_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
-_HAS_UNSPACED = re.compile(f"[{_UNSPACED}]")
-_MIXED_WORD = re.compile(f"[{_UNSPACED}]+|[^\\W{_UNSPACED}]+")
+UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+_HAS_UNSPACED = re.compile(f"[{UNSPACED}]")
+_MIXED_WORD = re.compile(f"[{UNSPACED}]+|[^\\W{UNSPACED}]+")
+
+
+def has_unspaced(text: str) -> bool:
+    """Whether ``text`` holds a character of a script written without spaces (``UNSPACED``)."""
+    return bool(_HAS_UNSPACED.search(text))
 
 
 def words(text: str) -> list[str]:

@@ -159,6 +159,7 @@ def _build(
     sentences: list[Sentence] = []
     sentence_vectors: list[np.ndarray | None] = []  # reused vector, or None to embed
     previous_sentence_rows: list[int | None] = []  # each sentence's row in the previous build
+    previous_passage_rows: list[int | None] = []  # each passage's row in the previous build
     languages: dict[str, str] = {}
     identifier = LanguageIdentifier()
     for document in documents:
@@ -173,6 +174,7 @@ def _build(
                 sentences.extend(s for _, s in sentence_rows)
                 sentence_vectors.extend(previous.sentence_vectors[i] for i, _ in sentence_rows)
                 previous_sentence_rows.extend(i for i, _ in sentence_rows)
+                previous_passage_rows.extend(i for i, _ in rows)
                 languages[document.doc] = old.get("language") or identifier.document_language(document.text)
                 continue
         (report.changed if old else report.added).append(document.doc)
@@ -185,6 +187,7 @@ def _build(
         previous_sentence_rows.extend([None] * len(doc_sentences))
         languages[document.doc] = identifier.document_language(document.text)
         starts = [x.start for x in doc_sentences]
+        previous_passage_rows.extend([None] * len(doc_passages))
         for passage in doc_passages:
             passages.append(passage)
             vectors.append(_member_rows(passage, doc_sentences, starts, first))
@@ -196,7 +199,9 @@ def _build(
     sentence_todo = [i for i, v in enumerate(sentence_vectors) if v is None]
     plan = None
     if multilingual is not None:
-        plan = MultilingualPlan.make(passages, sentences, previous_sentence_rows, previous and previous.multilingual)
+        plan = MultilingualPlan.make(
+            passages, sentences, previous_sentence_rows, previous_passage_rows, previous and previous.multilingual
+        )
     # One progress count over both encoders' texts.
     english_total = len(todo) + len(sentence_todo)
     both_total = english_total + (len(plan.texts) if plan else 0)

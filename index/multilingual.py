@@ -63,8 +63,9 @@ class MultilingualPlan:
 
     passages: list[Passage]
     sentences: list[Sentence]
-    members: list[list[int] | None]  # per passage: its sentence rows, or None to embed its text
-    reused: list[np.ndarray | None]  # per sentence: the previous build's vector, or None
+    members: list[list[int] | None]  # per passage: its sentence rows, or None when it has no whole sentences
+    reused: list[np.ndarray | None]  # per sentence: the previous build's vector, or None to embed
+    reused_passages: list[np.ndarray | None]  # per passage without members: the previous vector, or None to embed
 
     @classmethod
     def make(
@@ -72,21 +73,22 @@ class MultilingualPlan:
         passages: list[Passage],
         sentences: list[Sentence],
         previous_rows: Sequence[int | None],
+        previous_passage_rows: Sequence[int | None],
         previous: MultilingualIndex | None,
     ) -> "MultilingualPlan":
-        """``previous_rows[i]``: sentence i's row in the previous build (None if new)."""
-        reused: list[np.ndarray | None] = [None] * len(sentences)
-        if previous is not None:
-            for i, row in enumerate(previous_rows):
-                if row is not None and row < len(previous.sentence_vectors):
-                    reused[i] = previous.sentence_vectors[row]
-        return cls(passages, sentences, passage_members(passages, sentences), reused)
+        """``previous_rows[i]`` (``previous_passage_rows[i]``): sentence (passage) i's row in the
+        previous build, None if it is new."""
+        members = passage_members(passages, sentences)
+        reused = _rows(previous and previous.sentence_vectors, previous_rows)
+        reused_passages = _rows(previous and previous.vectors, previous_passage_rows)
+        reused_passages = [v if m is None else None for v, m in zip(reused_passages, members)]
+        return cls(passages, sentences, members, reused, reused_passages)
 
     @property
     def texts(self) -> list[str]:
         """The texts to embed: new sentences, then passages that no whole sentences make up."""
         return [s.text for s, v in zip(self.sentences, self.reused) if v is None] + [
-            p.text for p, m in zip(self.passages, self.members) if m is None
+            p.text for p, m, v in zip(self.passages, self.members, self.reused_passages) if m is None and v is None
         ]
 
     def embed(
@@ -105,7 +107,9 @@ class MultilingualPlan:
                 sentence_matrix[i] = vector
         matrix = np.zeros((len(self.passages), dimension), dtype=np.float32)
         for i, members in enumerate(self.members):
-            if members is None:
+            if members is None and self.reused_passages[i] is not None:
+                matrix[i] = self.reused_passages[i]
+            elif members is None:
                 matrix[i] = fresh[row]
                 row += 1
             else:
@@ -115,6 +119,13 @@ class MultilingualPlan:
         return MultilingualIndex(
             encoder.name, dimension, matrix, sentence_matrix, faiss_index, getattr(encoder, "weights_sha256", None)
         )
+
+
+def _rows(matrix: np.ndarray | None, rows: Sequence[int | None]) -> list[np.ndarray | None]:
+    """``matrix[row]`` for each row that exists in it, else None."""
+    if matrix is None:
+        return [None] * len(rows)
+    return [matrix[r] if r is not None and r < len(matrix) else None for r in rows]
 
 
 def passage_members(passages: list[Passage], sentences: list[Sentence]) -> list[list[int] | None]:

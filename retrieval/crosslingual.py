@@ -28,13 +28,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 from typing import Any
 
 from core.config import Config, RetrievalConfig
 from core.lang import LanguageIdentifier
+from core.text import has_unspaced
 from retrieval.abstain import Evidence
 from retrieval.load import LoadedIndex
-from retrieval.retriever import Answer, Hit, Retriever, SentenceWeights
+from retrieval.retriever import Answer, Hit, Retriever, SentenceWeights, answer_type
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,48 @@ ABSTAIN_WEIGHTS = (14.63, 7.77, 5.79, 2.48, -2.34)
 ABSTAIN_BIAS = -12.23
 # A question in a language the encoder does not know: answered only when this sure.
 UNCOVERED_MIN_CONFIDENCE = 0.9
+
+
+# How questions in other languages ask for a number, a date or a name (the documents'
+# sentences are then checked as for English: digits, years, capitalised words).  A cue
+# ending in "*" is a word prefix; cues in unspaced scripts match anywhere.  Words that are
+# also common in English text ("ai", "kim", Dutch "wie") are left out.
+_ASKS = {
+    "number": [
+        "cuánto*", "cuánta*", "combien", "quanto*", "quanta*", "quanti", "quante", "wieviel*", "wie viele",
+        "wie viel", "wie lange", "wie alt", "wie hoch", "wie oft", "сколько", "скільки", "kaç", "ne kadar",
+        "hoeveel", "ile", "πόσ*", "bao nhiêu", "mấy", "كم", "qué porcentaje", "多少", "几", "幾",
+    ],
+    "date": [
+        "cuándo", "quand", "quando", "wann", "когда", "коли", "wanneer", "kiedy", "πότε", "متى", "qué año",
+        "welchem jahr", "quelle année", "que ano", "che anno", "каком году", "ne zaman", "hangi yıl", "khi nào",
+        "năm nào", "什么时候", "哪一年", "哪年", "何时", "いつ",
+    ],
+    "name": ["quién", "quiénes", "wer", "wem", "wen", "wessen", "quem", "кто", "кого", "кому", "кем", "хто", "kto", "kogo", "谁", "誰"],
+}
+
+
+def _cue(cue: str) -> str:
+    if has_unspaced(cue):
+        return re.escape(cue)
+    if cue.endswith("*"):
+        return rf"(?<!\w){re.escape(cue[:-1])}\w*"
+    return rf"(?<!\w){re.escape(cue)}(?!\w)"
+
+
+_ASK_PATTERNS = {kind: re.compile("|".join(_cue(c) for c in cues)) for kind, cues in _ASKS.items()}
+
+
+def multilingual_answer_type(question: str) -> str | None:
+    """``answer_type`` for a question in any language: English cues first, then other languages'."""
+    kind = answer_type(question)
+    if kind:
+        return kind
+    text = question.lower()
+    for kind, pattern in _ASK_PATTERNS.items():
+        if pattern.search(text):
+            return kind
+    return None
 
 
 def multilingual_confidence(evidence: Evidence, weights=ABSTAIN_WEIGHTS, bias: float = ABSTAIN_BIAS) -> float:
@@ -96,6 +140,7 @@ class Crosslingual:
         self.retriever = Retriever(
             view, QueryEncoder(encoder), ml_settings, mode=mode, weights=WEIGHTS[mode], confidence=multilingual_confidence
         )
+        self.retriever.answer_kind = multilingual_answer_type
 
     def language(self, question: str) -> str:
         return self.languages.detect(question)

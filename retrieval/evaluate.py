@@ -37,6 +37,7 @@ also give how often an answer the bot gave (did not decline) holds a gold answer
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import statistics
@@ -51,7 +52,7 @@ from core.config import Config
 from core.embedder import Embedder
 from core.errors import DocQAError
 from core.multilingual import QueryEncoder
-from core.text import _HAS_UNSPACED
+from core.text import UNSPACED, has_unspaced
 from retrieval.retriever import MODES, Answer, Retriever
 
 PREVIEW_CHARS = 600  # P@k looks at this much of each extract, as a reader's first glance would
@@ -140,19 +141,26 @@ def normalize_answer(text: str) -> str:
 def contains_answer(text: str, answers: Iterable[str]) -> bool:
     """Whether ``text`` contains any of ``answers`` as whole words, after normalisation.
 
-    An answer in a script written without spaces is a substring match with spaces removed.
+    Whole words: no letter or digit of a spaced script touches the match ("308" is not in
+    "3080" but is in "丢了308分").  An answer in a script written without spaces is matched
+    as a substring with spaces removed ("136 次" is in "136次").
     """
-    haystack = f" {normalize_answer(text)} "
+    haystack = normalize_answer(text)
     for answer in answers:
         needle = normalize_answer(answer)
         if not needle:
             continue
-        if _HAS_UNSPACED.search(needle):
+        if has_unspaced(needle):
             if needle.replace(" ", "") in haystack.replace(" ", ""):
                 return True
-        elif f" {needle} " in haystack:
+        elif _whole(needle).search(haystack):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _whole(needle: str) -> re.Pattern:
+    return re.compile(rf"(?<![^\W{UNSPACED}]){re.escape(needle)}(?![^\W{UNSPACED}])")
 
 
 def success_at_1(answer: Answer, answers: Sequence[str]) -> bool:

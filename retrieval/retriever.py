@@ -173,6 +173,7 @@ class Retriever:
         self.weights = weights or MODE_WEIGHTS[self.mode]
         self.confidence = confidence
         self.multilingual = multilingual
+        self.answer_kind = answer_type  # question -> "number" / "date" / "name" / None
         self._titles = index.titles
         self._pages = index.pages
         self._doc_cache: dict[str, str] = {}
@@ -307,7 +308,7 @@ class Retriever:
             return []
         cosines = self.index.sentence_vectors[[sid for sid, _, _ in rows]] @ q_vector
         top = hits[0].score or 1.0
-        wanted = answer_type(question)
+        wanted = self.answer_kind(question)
         q_words = set(words(question))
         w = self.weights
         out = []
