@@ -43,6 +43,7 @@ from retrieval.retriever import SentenceWeights
 
 ROOT = Path(__file__).resolve().parent
 TOLERANCE = 0.005
+NEGATIVES_DECLINED = 0.975  # the threshold is the lowest at which each fit negative set is declined this often
 SHARED = {p.name for p in (ROOT / "squad2_dev5" / "docs").iterdir()}
 
 
@@ -68,6 +69,27 @@ def _evidence(retriever, rows, w) -> np.ndarray:
     return np.array(out)
 
 
+def _prime(ml: CachedQueries, texts: list[str], path: Path) -> None:
+    """Embed the questions once; later runs read them from ``path``."""
+    if path.is_file():
+        saved = np.load(path, allow_pickle=False)
+        ml._cache.update(zip(saved["texts"].tolist(), saved["vectors"]))
+    missing = [t for t in texts if t not in ml._cache]
+    if missing:
+        ml.prime(missing)
+        known = sorted(ml._cache)
+        np.savez(path, texts=np.array(known), vectors=np.array([ml._cache[t] for t in known], dtype=np.float32))
+
+
+def _path(crosslingual: Crosslingual, questions):
+    """The retriever most of ``questions`` are routed to."""
+    from collections import Counter
+
+    routes = Counter(id(crosslingual.retriever_for(q.question)) for q in questions[:50])
+    chosen = routes.most_common(1)[0][0]
+    return crosslingual.same if id(crosslingual.same) == chosen else crosslingual.cross
+
+
 def _s1(rows, w) -> float:
     good = sum(bool(r[1][int(np.argmax(r[0] @ w))]) for r in rows if r is not None and r[1] is not None)
     return good / max(1, sum(1 for r in rows if r is None or r[1] is not None))
@@ -89,12 +111,12 @@ def main() -> None:
         "zh": _docs(work, "zh", ROOT / "xquad_zh" / "docs", None),
         "zh5": _docs(work, "zh5", ROOT / "xquad_zh" / "docs", SHARED),
     }
-    retrievers = {}
+    paths = {}
     for name, docs in corpora.items():
         print(f"building {name} ...", flush=True)
         build_index(config, english, multilingual=ml, seeds_dir=docs, index_dir=work / "index" / name, progress=lambda d, t: None)
         index = load_index(work / "index" / name, english.name)
-        retrievers[name] = Crosslingual(index, ml, replace(config.retrieval, mode="hybrid")).retriever
+        paths[name] = Crosslingual(index, ml, replace(config.retrieval, mode="hybrid"))
 
     def questions(path: Path):
         return read_questions(path)
@@ -117,9 +139,11 @@ def main() -> None:
     }
     check_negatives["ooc zh>zh5"] = (outside(checks["zh>zh"][0]), "zh5")
     everything = {**sets, **checks, **negatives, **check_negatives}
-    ml.prime(sorted({" ".join(q.question.split()) for qs, _ in everything.values() for q in qs}))
+    _prime(ml, sorted({" ".join(q.question.split()) for qs, _ in everything.values() for q in qs}), work / "questions.npz")
     print("collecting features ...", flush=True)
-    rows = {name: collect(retrievers[corpus], qs) for name, (qs, corpus) in everything.items()}
+    # Each set's questions share a language, hence a path (same-language or cross-language).
+    retrievers = {name: _path(paths[corpus], qs) for name, (qs, corpus) in everything.items()}
+    rows = {name: collect(retrievers[name], qs) for name, (qs, _) in everything.items()}
 
     fit = rows["de>en"] + rows["ru>ru"]
     grid = {
@@ -143,14 +167,19 @@ def main() -> None:
     for name in checks:
         print(f"check S@1 {name}: {_s1(rows[name], w):.3f}")
 
-    x = np.vstack([_evidence(retrievers[c], rows[n], w) for n, (_, c) in [*sets.items(), *negatives.items()]])
+    x = np.vstack([_evidence(retrievers[n], rows[n], w) for n in [*sets, *negatives]])
     y = np.array([1] * (len(rows["de>en"]) + len(rows["ru>ru"])) + [0] * (len(rows["de>en5"]) + len(rows["ru>ru5"])))
     coef, bias = fit_logistic(x, y)
     print("abstention weights", np.round(coef, 2).tolist(), "bias", round(bias, 2), "(retrieval/crosslingual.py ABSTAIN_WEIGHTS, ABSTAIN_BIAS)")
-    conf = {n: 1 / (1 + np.exp(-(_evidence(retrievers[c], rows[n], w) @ coef + bias))) for n, (_, c) in everything.items()}
-    for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+    conf = {n: 1 / (1 + np.exp(-(_evidence(retrievers[n], rows[n], w) @ coef + bias))) for n in everything}
+    chosen = None
+    for t in np.arange(0.1, 0.96, 0.05):
         parts = [f"{n} {'declined' if n in negatives or n in check_negatives else 'wrongly declined'} {np.mean(conf[n] < t):.3f}" for n in everything]
-        print(f"threshold {t:.1f}: " + "; ".join(parts))
+        print(f"threshold {t:.2f}: " + "; ".join(parts))
+        if chosen is None and all(np.mean(conf[n] < t) >= NEGATIVES_DECLINED for n in negatives):
+            chosen = t
+    print(f"threshold: {chosen:.2f}, the lowest declining {NEGATIVES_DECLINED:.1%} of each fit negative set "
+          "([retrieval] multilingual_min_confidence)")
 
 
 if __name__ == "__main__":

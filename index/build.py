@@ -34,6 +34,7 @@ from index.documents import Skipped, read_documents
 from index.faiss_build import choose_index_type, make_faiss_index
 from index.lexical import LexicalIndex
 from index.multilingual import MANIFEST_KEY as MULTILINGUAL_KEY
+from index.multilingual import PASSAGE_VECTORS as ML_PASSAGE_VECTORS
 from index.multilingual import MultilingualIndex, MultilingualPlan, read_multilingual
 from index.store import (
     FORMAT_VERSION,
@@ -361,11 +362,14 @@ def _load_previous(
             log.info("model, chunking or passage vectors changed since the last build: re-embedding everything")
             return None
         second = None
-        if multilingual is not None and (manifest.get(MULTILINGUAL_KEY) or {}).get("model") == multilingual.name:
+        entry = manifest.get(MULTILINGUAL_KEY) or {}
+        if multilingual is not None and entry.get("model") == multilingual.name:
             try:
                 second = read_multilingual(version, manifest)
             except DocQAError as exc:  # the English vectors are still good; embed the rest again
                 log.warning("not reusing the multilingual vectors: %s", exc)
+            if second is not None and entry.get("passage_vectors") != ML_PASSAGE_VECTORS:
+                second.vectors = None  # sentence vectors still good; passages get the current scheme
         return _Previous(
             manifest["documents"],
             PassageStore(version / STORE),

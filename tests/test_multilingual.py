@@ -131,9 +131,9 @@ def test_a_question_in_a_language_the_encoder_does_not_cover_is_answered_only_wh
     crosslingual = Crosslingual(index, multilingual, english.retrieval)
     greek = "Ποιος συμπροήδρευσε στον διάλογο;"
     for confidence, answered in ((UNCOVERED_MIN_CONFIDENCE - 0.01, False), (UNCOVERED_MIN_CONFIDENCE, True)):
-        crosslingual.retriever = _Stub(Answer(greek, True, confidence=confidence))
+        crosslingual.retriever_for = lambda question: _Stub(Answer(greek, True, confidence=confidence))
         assert crosslingual.answer(greek).answered is answered
-    crosslingual.retriever = _Stub(Answer("Кто?", True, confidence=0.5))
+    crosslingual.retriever_for = lambda question: _Stub(Answer("Кто?", True, confidence=0.5))
     assert crosslingual.answer("Кто был сопредседателем диалога?").answered  # Russian is covered
     index.close()
 
@@ -224,3 +224,16 @@ def test_eval_reports_each_language_and_the_multilingual_path(english):
     table = format_language_table(reports)
     assert "| en | hybrid | 1 |" in table and "| ru | hybrid | 1 |" in table
     assert np.isclose(by["all"].multilingual, 0.5)
+
+
+def test_questions_in_other_languages_ask_for_numbers_dates_and_names():
+    from retrieval.crosslingual import multilingual_answer_type
+
+    assert multilingual_answer_type("¿Cuántos puntos dejaron escapar los Panthers?") == "number"
+    assert multilingual_answer_type("黑豹队的防守丢了多少分？") == "number"
+    assert multilingual_answer_type("Wann wurde die Universität gegründet?") == "date"
+    assert multilingual_answer_type("Когда был основан город?") == "date"
+    assert multilingual_answer_type("Кто выиграл матч?") == "name"
+    assert multilingual_answer_type("Who won the match?") == "name"  # English cues first
+    assert multilingual_answer_type("Was ist das?") is None
+    assert multilingual_answer_type("What is AI?") is None  # no cue taken from an English word
