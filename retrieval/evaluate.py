@@ -448,9 +448,11 @@ def format_language_table(reports: Sequence[ModeReport]) -> str:
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in sorted((r for r in reports if r.language != "all"), key=lambda r: (r.language, MODES.index(r.mode))):
+        asked = r.answerable > 0  # a language asked only out-of-corpus questions has no answer figures
+        figures = [r.s_at_1, r.p_at_1, r.p_at_3, r.wrongly_declined] if asked else [None] * 4
         lines.append(
-            f"| {r.language} | {r.mode} | {r.answerable} | {r.s_at_1:.3f} | {r.p_at_1:.3f} | {r.p_at_3:.3f} "
-            f"| {r.wrongly_declined:.3f} | {share(r.answered_precision)} | {r.out_of_corpus} "
+            f"| {r.language} | {r.mode} | {r.answerable} | " + " | ".join(share(x) for x in figures)
+            + f" | {share(r.answered_precision)} | {r.out_of_corpus} "
             f"| {share(r.out_of_corpus_declined)} | {r.multilingual:.2f} | {r.median_ms:.0f} |"
         )
     return "\n".join(lines)
