@@ -4,16 +4,23 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+# The bot itself needs only the base install; the tests (and benchmarks) also need the
+# optional parts they exercise: PostgreSQL state and the Milvus store.
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench bench-full index ask bot clean
+.PHONY: run test test-slow bench bench-full index ask bot clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=/path/to/python3.11)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,postgres,milvus]'
+	touch $(TEST_STAMP)
 
 # Build (or incrementally update) the index, then run the Telegram bot when the token
 # variable ([telegram] token_env, default TELEGRAM_BOT_TOKEN) is set, or else answer
@@ -22,16 +29,20 @@ run: $(STAMP)
 	$(PY) -m index build
 	$(PY) -m bot --or-terminal
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+# The suite without the tests marked slow (minutes each); CI runs both.
+test: $(TEST_STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(TEST_STAMP)
+	$(PY) -m pytest -q -m slow
 
 # Speed figures as ratios to baselines measured in the same run (docs/benchmarks.md).
 # bench: 100k-passage scale figure, about 10 minutes on a fresh clone; bench-full: 1M
 # passages (the first run builds and caches a 1M HNSW index, about 25 minutes on 2 cores).
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) -m benchmarks --quick
 
-bench-full: $(STAMP)
+bench-full: $(TEST_STAMP)
 	$(PY) -m benchmarks
 
 index: $(STAMP)

@@ -5,6 +5,7 @@ Usage::
     python -m benchmarks            # full: 1M-passage scale figure (first run builds it: ~20 min)
     python -m benchmarks --quick    # 100k-passage scale figure, fewer repeats (~5 min fresh)
     python -m benchmarks --only latency,cold
+    python -m benchmarks --only milvus  # question latency with the Milvus store (a milvus-lite server) / FAISS
 
 The machine is shared and noisy, so each figure divides a measurement by a baseline
 taken in the same run, interleaved where possible, and reports medians.  Results
@@ -29,7 +30,7 @@ import numpy as np
 
 from benchmarks.corpus import CACHE, REPO, RESULTS, cached_embeddings, centre_texts, questions, write_seeds, xling_questions
 
-FIGURES = ("latency", "build", "incremental", "cold", "scale", "e2e", "multilingual")
+FIGURES = ("latency", "followup", "build", "incremental", "cold", "scale", "e2e", "milvus", "multilingual")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +190,22 @@ class Bench:
             out.append(row(label, ms(p50), ms(b50) + " encode", p50 / b50, "<= 1.3x", bool(p50 / b50 <= 1.3)))
             out.append(row(label.replace("p50", "p99"), ms(p99), ms(b99) + " encode", p99 / b99, "<= 3x", bool(p99 / b99 <= 3)))
         return out
+
+    def followup(self) -> list[dict]:
+        """A follow-up answered with the previous turn as context against the same question alone (eval/follow_ups.jsonl)."""
+        from eval.follow_ups import read_probes, time_pairs
+
+        probes = [p for p in read_probes() if p.kind == "follow_up" and not p.doc.startswith("pakistan")]
+        retriever = self.retriever("auto")
+        try:
+            timing = time_pairs(retriever, probes)
+        finally:
+            retriever.close()
+        self.details["followup"] = timing
+        ratio = timing["ratio_to_alone"]
+        return [row("follow-up with context p50 / same question alone", f"{timing['with_context_ms']:.1f} ms",
+                    f"{timing['alone_ms']:.1f} ms alone", ratio, "<= 1.2x", bool(ratio <= 1.2),
+                    f"{timing['timed']} follow-ups; the standalone rewrites take {timing['standalone_ms']:.1f} ms")]
 
     def build(self) -> list[dict]:
         """A full build's passages/s against model.encode of the same passages at its best batch size."""
@@ -361,6 +378,12 @@ class Bench:
         except ImportError as exc:
             return [row("end to end: update to reply", "not measured", "-", "-", "report", None,
                         f"needs bot/app.py and tests/fake_bot_api.py in the checkout ({exc}); benchmarks/e2e.py measures it once they are")]
+        return measure(self)
+
+    def milvus(self) -> list[dict]:
+        """Question latency with the Milvus store (a milvus-lite server on 127.0.0.1) against the FAISS store."""
+        from benchmarks.milvus import measure
+
         return measure(self)
 
     # ------------------------------------------------------------ helpers

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from bot.render import MAX_LENGTH as MAX_TEXT, tg_length
+from bot.render import MAX_LENGTH as MAX_TEXT, linked, tg_length
 from core.text import shorten
 from retrieval.summary import KeySentence
 
@@ -26,6 +26,7 @@ class DigestItem:
     sha256: str
     status: str  # "new" or "updated"
     sentences: tuple[KeySentence, ...] = ()
+    source: str | None = None  # the original's URL (a link, a channel post), linked from the title
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,10 @@ def deep_link(bot_username: str, doc: str) -> str:
     return f"https://t.me/{bot_username}?start={document_payload(doc)}"
 
 
-def _item_html(item: DigestItem) -> str:
+def item_html(item: DigestItem) -> str:
+    """One document as digests show it: badge and title, key sentences, where they are."""
     badge = "🆕" if item.status == "new" else "✏️"
-    lines = [f"{badge} <b>{html.escape(item.title)}</b>"]
+    lines = [f"{badge} <b>{linked(html.escape(item.title), item.source)}</b>"]
     for sentence in item.sentences:
         lines.append(f"<blockquote>{html.escape(' '.join(sentence.text.split()))}</blockquote>")
     # A PDF's key sentences are found by page; other documents' by paragraph.
@@ -98,7 +100,7 @@ def render_digest(items: list[DigestItem], more: int, bot_username: str | None) 
     """Digest messages (each within 4096 UTF-16 units), with an "Ask about" link per document."""
     count = len(items) + more
     header = f"📰 <b>Digest</b>: {count} new or updated document{'s' if count != 1 else ''}"
-    blocks = [_item_html(item) for item in items]
+    blocks = [item_html(item) for item in items]
     if more:
         blocks.append(f"<i>…and {more} more. Send /sources to the bot for the full list.</i>")
     messages: list[DigestMessage] = []
@@ -123,15 +125,15 @@ def _trimmed(item: DigestItem) -> str:
     short = tuple(
         KeySentence(s.paragraph, s.start, s.end, shorten(s.text, 300), s.page) for s in item.sentences[:5]
     )
-    return _item_html(DigestItem(item.doc, item.title, item.sha256, item.status, short))
+    return item_html(DigestItem(item.doc, item.title, item.sha256, item.status, short, item.source))
 
 
 def render_nothing_new() -> str:
     return "📰 <b>Digest</b>: nothing new since the last one."
 
 
-def render_document_intro(title: str, doc: str, sentences: list[KeySentence]) -> str:
+def render_document_intro(title: str, doc: str, sentences: list[KeySentence], source: str | None = None) -> str:
     """Reply to a deep link: the document's summary and an invitation to ask about it."""
     item = DigestItem(doc, title, "", "new", tuple(sentences))
-    body = _item_html(item).split("\n", 1)[1] if sentences else f"<i>{html.escape(doc)}</i>"
-    return f"📄 <b>{html.escape(title)}</b>\n{body}\n\nAsk me anything about it: just send your question."
+    body = item_html(item).split("\n", 1)[1] if sentences else f"<i>{html.escape(doc)}</i>"
+    return f"📄 <b>{linked(html.escape(title), source)}</b>\n{body}\n\nAsk me anything about it: just send your question."

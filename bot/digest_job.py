@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from contextlib import AbstractContextManager
 from typing import Callable
@@ -126,7 +126,7 @@ class DigestPoster:
         """(documents to show with their key sentences, how many more are pending). Blocking."""
         with self._use_retriever() as retriever:
             current = {doc: (meta["title"], meta["sha256"]) for doc, meta in retriever.index.manifest["documents"].items()}
-            items = pending_documents(current, self.store.carried(chat))
+            items = [replace(i, source=retriever.source(i.doc)) for i in pending_documents(current, self.store.carried(chat))]
             shown = self._with_sentences(retriever, items[: self.config.max_items])
         return shown, len(items) - len(shown)
 
@@ -137,7 +137,7 @@ class DigestPoster:
             if key not in self._summaries:
                 summary = retriever.summary(item.doc, self.config.sentences)
                 self._summaries[key] = tuple(summary[1]) if summary else ()
-            out.append(DigestItem(item.doc, item.title, item.sha256, item.status, self._summaries[key]))
+            out.append(replace(item, sentences=self._summaries[key]))
         return out
 
 

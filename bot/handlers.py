@@ -2,8 +2,9 @@
 
 Each handler is named after what it answers (``start``, ``help_command``, ``ask``,
 ``sources``, ``reindex``, ``private_message``, ``group_message``, ``more_extracts``,
-``full_paragraph``, ``unknown_command``, ``error``).  Retrieval and index builds run through
-``asyncio.to_thread`` so no chat waits for another one's question.
+``full_paragraph``, ``unknown_command``, ``error``) and the jobs after what they do
+(``digest_tick``, ``index_watch``, ``purge_state``).  Retrieval, index builds and state
+database calls run through ``asyncio.to_thread`` so no chat waits for another one's question.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from telegram.constants import ChatAction, ChatMemberStatus, ChatType
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ContextTypes, filters
 
-from bot import digest, render
+from bot import digest, feedback_render, render
 from bot.digest_job import DigestPoster
+from bot.lease import Lease
+from bot.followups import Conversation, FollowUps
 from bot.services import CachedAnswer, Services
+from index.build import BuildReport
 from core.errors import DocQAError
 from core.text import words
 
@@ -151,17 +155,45 @@ def _private(message: Message) -> bool:
 # ------------------------------------------------------------------ questions
 
 
+async def _best_effort(what: str, call: Callable[[], T]) -> T | None:
+    """``call()`` in a worker thread; a failure (full disk, database down) is logged and gives None.
+
+    The state database remembers what buttons and follow-ups need; losing that must never
+    cost a reader the answer itself.
+    """
+    try:
+        return await asyncio.to_thread(call)
+    except Exception as exc:  # deliberately broad: see the docstring
+        log.error("could not %s (%s); answering without it", what, exc)
+        return None
+
+
 async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
     services = services_of(context)
     if not words(question):
         await send(message, [render.ask_usage()], quote=not _private(message))
         return
+    follow_ups: FollowUps = context.bot_data["follow_ups"]
+    chat = Conversation.of(message)
     async with typing(message):
-        answer = await asyncio.to_thread(services.answer, question)
-    key = services.answers.add(CachedAnswer(answer, services.page_size))
+        previous = await _best_effort("read the previous turn", lambda: follow_ups.previous(chat))
+        answer = await asyncio.to_thread(services.answer, question, previous)
+    answered_at = follow_ups.clock()
+    answer_id = await context.bot_data["feedback"].log(
+        chat=message.chat_id, chat_type=message.chat.type, question=question, answer=answer
+    )
+    key = await _best_effort("store the answer for its buttons", lambda: services.answers.add(CachedAnswer(answer, services.page_size)))
     texts = render.answer_page(answer, 0, services.page_size)
-    markup = render.answer_keyboard(key, answer, 0, services.page_size)
-    await send(message, texts, quote=not _private(message), reply_markup=markup)
+    markup = render.answer_keyboard(key, answer, 0, services.page_size) if key else None
+    markup = feedback_render.with_votes(markup, answer_id)  # helpful / not helpful, under the first page
+    # The private chat's last turn is stored before the answer goes out: the reader's next
+    # message may arrive the moment they see it.
+    await _best_effort("remember the turn for follow-ups", lambda: follow_ups.remember_last(chat, answer.turn, answered_at))
+    sent = await send(message, texts, quote=not _private(message), reply_markup=markup)
+    await _best_effort(
+        "remember the answer for replies",
+        lambda: follow_ups.remember_answer(chat, [m.message_id for m in sent], answer.turn, answered_at),
+    )
 
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -219,7 +251,7 @@ async def more_extracts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     query = update.callback_query
     services = services_of(context)
     parsed = _parse_callback(query.data)
-    cached = services.answers.get(parsed[0]) if parsed else None
+    cached = await asyncio.to_thread(services.answers.get, parsed[0]) if parsed else None
     if cached is None or not isinstance(query.message, Message):
         await query.answer("That answer is no longer in my memory; please ask again.", show_alert=True)
         return
@@ -235,7 +267,7 @@ async def full_paragraph(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     query = update.callback_query
     services = services_of(context)
     parsed = _parse_callback(query.data)
-    cached = services.answers.get(parsed[0]) if parsed else None
+    cached = await asyncio.to_thread(services.answers.get, parsed[0]) if parsed else None
     if cached is None or not isinstance(query.message, Message) or not 0 <= parsed[1] < len(cached.answer.extracts):
         await query.answer("That answer is no longer in my memory; please ask again.", show_alert=True)
         return
@@ -273,7 +305,8 @@ async def _document_intro(message: Message, services: Services, payload: str) ->
         await send(message, [render.unknown_document_link()], quote=False)
         return
     title, sentences = summary
-    await send(message, [digest.render_document_intro(title, doc, sentences)], quote=False)
+    source = (await asyncio.to_thread(services.document_sources)).get(doc)
+    await send(message, [digest.render_document_intro(title, doc, sentences, source)], quote=False)
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -285,12 +318,14 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sources: the indexed documents with their titles."""
     message = update.effective_message
-    documents = await asyncio.to_thread(services_of(context).documents)
-    await send(message, render.sources_messages(documents), quote=not _private(message))
+    services = services_of(context)
+    documents = await asyncio.to_thread(services.documents)
+    links = await asyncio.to_thread(services.document_sources)
+    await send(message, render.sources_messages(documents, links), quote=not _private(message))
 
 
-class _Progress:
-    """Latest (done, total) reported by the build thread, read by the event loop."""
+class BuildProgress:
+    """Latest (done, total) reported by a build thread, read by the event loop."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -319,29 +354,90 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if services.reindex_lock.locked():
         await send(message, [render.reindex_busy()], quote=quote)
         return
+    lease = reindex_lease_of(context)
     async with services.reindex_lock:
-        log.info("reindex started by admin user id %s", user.id)
-        shown = render.reindex_progress(0, 0)
-        status = (await send(message, [shown], quote=quote))[0]
-        progress = _Progress()
-        build = asyncio.create_task(asyncio.to_thread(services.rebuild, progress.update))
-        while not (await asyncio.wait({build}, timeout=PROGRESS_EVERY))[0]:
-            text = render.reindex_progress(*progress.value)
-            if text != shown:
-                await edit(status, text)
-                shown = text
+        # One reindex across all replicas: the one holding the lease builds, the others say so.
+        if not await asyncio.to_thread(lease.acquire):
+            holder = await asyncio.to_thread(lease.holder_now)
+            log.info("/reindex from admin user id %s not started: replica %s is reindexing", user.id, holder)
+            await send(message, [render.reindex_busy(elsewhere=True)], quote=quote)
+            return
         try:
-            report = build.result()
-        except DocQAError as exc:
-            log.warning("reindex failed, the previous index keeps serving: %s", exc)
-            await edit(status, render.reindex_failed(exc))
-            return
-        except Exception as exc:
-            log.error("reindex failed, the previous index keeps serving", exc_info=exc)
-            await edit(status, render.reindex_failed(RuntimeError("unexpected error; details are in the log")))
-            return
-        log.info("reindex done: %d documents, %d passages in %.1fs", report.documents, report.passages, report.seconds)
+            await _rebuild(message, services, lease, user.id, quote)
+        finally:
+            await asyncio.to_thread(lease.release)
+
+
+async def _rebuild(message: Message, services: Services, lease: Lease, admin: int, quote: bool) -> None:
+    log.info("reindex started by admin user id %s", admin)
+    shown = render.reindex_progress(0, 0)
+    status = (await send(message, [shown], quote=quote))[0]
+    progress = BuildProgress()
+    build = asyncio.to_thread(services.rebuild, progress.update)
+    report = await await_build(
+        status, build, lambda: render.reindex_progress(*progress.value), shown, tick=lambda: renew_lease(lease)
+    )
+    if report is not None:
         await edit(status, render.reindex_done(report))
+
+
+async def renew_lease(lease: Lease) -> None:
+    """Renew the reindex lease while a build runs (so no other replica starts one)."""
+    if not await asyncio.to_thread(lease.acquire):
+        log.warning("the reindex lease was taken over by %s during the build", await asyncio.to_thread(lease.holder_now))
+
+
+async def await_build(
+    status: Message,
+    build: Awaitable[BuildReport],
+    describe: Callable[[], str],
+    shown: str,
+    *,
+    tick: Callable[[], Awaitable[None]] | None = None,
+) -> BuildReport | None:
+    """Wait for ``build``, editing ``status`` with ``describe()`` as it changes; on failure say so there.
+
+    ``tick`` runs every ``PROGRESS_EVERY`` seconds meanwhile (e.g. renewing a lease).
+    Returns the report, or None when the build failed (the previous index keeps serving).
+    """
+    task = asyncio.ensure_future(build)
+    while not (await asyncio.wait({task}, timeout=PROGRESS_EVERY))[0]:
+        if tick is not None:
+            await tick()
+        text = describe()
+        if text != shown:
+            await edit(status, text)
+            shown = text
+    try:
+        report = task.result()
+    except DocQAError as exc:
+        log.warning("reindex failed, the previous index keeps serving: %s", exc)
+        await edit(status, render.reindex_failed(exc))
+        return None
+    except Exception as exc:
+        log.error("reindex failed, the previous index keeps serving", exc_info=exc)
+        await edit(status, render.reindex_failed(RuntimeError("unexpected error; details are in the log")))
+        return None
+    log.info("reindex done: %d documents, %d passages in %.1fs", report.documents, report.passages, report.seconds)
+    return report
+
+
+def reindex_lease_of(context: ContextTypes.DEFAULT_TYPE) -> Lease:
+    return context.bot_data["reindex_lease"]
+
+
+async def index_watch(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Job: serve the index version another replica (or ``python -m index build``) just made current."""
+    swapped = await asyncio.to_thread(services_of(context).refresh)
+    if swapped is not None:
+        log.info("now serving index version %s (built by another process)", swapped)
+
+
+async def purge_state(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Job: delete expired records (answers behind old buttons, and the like) from the state database."""
+    deleted = await asyncio.to_thread(services_of(context).answers.purge)
+    if deleted:
+        log.info("purged %d expired record(s) from the state database", deleted)
 
 
 # ------------------------------------------------------------------ digests
@@ -352,7 +448,10 @@ def poster_of(context: ContextTypes.DEFAULT_TYPE) -> DigestPoster:
 
 
 async def digest_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """JobQueue callback: post the scheduled digests that are due."""
+    """JobQueue callback: post the scheduled digests that are due, if this replica holds the digest lease."""
+    lease: Lease = context.bot_data["digest_lease"]
+    if not await asyncio.to_thread(lease.acquire):  # another replica posts the digests
+        return
     await poster_of(context).tick(context.bot)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Sequence
 
 REDACTED = "[bot-token]"
 # Loggers that put the token in DEBUG records; held at INFO even with --verbose.
@@ -16,38 +17,44 @@ TOKEN_AT_DEBUG = ("telegram.Bot", "telegram.ext.ExtBot")
 
 
 class RedactToken(logging.Filter):
-    """Replaces ``token`` in a record's final message and traceback text."""
+    """Replaces ``token`` (and the ``also`` secrets: webhook secret, database password) in a record's text."""
 
-    def __init__(self, token: str):
+    def __init__(self, token: str, also: Sequence[str] = ()):
         super().__init__()
         self.token = token
+        self.secrets = [s for s in (token, *also) if s]
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.token:
+        if not self.secrets:
             return True
         message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, REDACTED), ()
+        if any(s in message for s in self.secrets):
+            record.msg, record.args = self._scrub(message), ()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text and self.token in record.exc_text:
-            record.exc_text = record.exc_text.replace(self.token, REDACTED)
-        if record.stack_info and self.token in record.stack_info:
-            record.stack_info = record.stack_info.replace(self.token, REDACTED)
+        if record.exc_text:
+            record.exc_text = self._scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._scrub(record.stack_info)
         return True
 
 
-def setup_logging(token: str, verbose: bool = False) -> None:
-    """INFO (or DEBUG with ``verbose``) to stderr, token redacted, HTTP libraries at WARNING."""
+def setup_logging(token: str, verbose: bool = False, also: Sequence[str] = ()) -> None:
+    """INFO (or DEBUG with ``verbose``) to stderr, token (and ``also``) redacted, HTTP libraries at WARNING."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    redact = RedactToken(token)
+    redact = RedactToken(token, also)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "faiss", "apscheduler"):
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "faiss", "apscheduler", "tornado.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # PTB's Bot logs its API URL, token included, at DEBUG ("Set Bot API URL: …/bot<token>").
     for name in TOKEN_AT_DEBUG:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
@@ -111,8 +112,31 @@ def quote_blocks(heading: str, text: str, limit: int = MAX_LENGTH) -> list[str]:
     return blocks
 
 
+def link_url(url: str | None) -> str | None:
+    """``url`` if Telegram can show it as a link (absolute http or https, no spaces or control characters), else None.
+
+    Characters that may not stand in a URL (quotes, angle brackets, ...) are percent-encoded.
+    """
+    if not url or len(url) > 2048 or any(ch.isspace() or not ch.isprintable() for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+    except ValueError:  # e.g. a malformed IPv6 host
+        return None
+    return re.sub(r'["<>\\^`{|}]', lambda m: f"%{ord(m.group()):02X}", url)
+
+
+def linked(text_html: str, url: str | None) -> str:
+    """``text_html`` as a link to ``url`` when it is a safe http(s) URL; else unchanged."""
+    url = link_url(url)
+    return f'<a href="{html.escape(url, quote=True)}">{text_html}</a>' if url else text_html
+
+
 def citation(extract: Extract) -> str:
-    return f"{esc(shorten(extract.title, 200))}, {extract.location}"
+    """The extract's title (a link to the original when it came with one) and its place in the document."""
+    return f"{linked(esc(shorten(extract.title, 200)), extract.source)}, {extract.location}"
 
 
 def extract_blocks(number: int, extract: Extract, answer: Extract | None = None) -> list[str]:
@@ -148,6 +172,11 @@ def answer_head(answer: Answer) -> str:
     return text
 
 
+def follow_up_note(previous_question: str) -> str:
+    """The line saying a question was read as a follow-up, and to which question."""
+    return f"<i>Taking this as a follow-up to: {esc(shorten(previous_question, 200))}</i>"
+
+
 def pages(answer: Answer, page_size: int) -> int:
     return max(1, -(-len(answer.extracts) // page_size))
 
@@ -158,6 +187,8 @@ def answer_page(answer: Answer, page: int, page_size: int) -> list[str]:
     shown = answer.extracts[first : first + page_size]
     blocks: list[str] = []
     if page == 0:
+        if answer.context is not None:
+            blocks.append(follow_up_note(answer.context.question))
         blocks.append(answer_head(answer))
         if shown and not answer.answered:
             blocks.append("<b>Closest passages</b>")
@@ -212,6 +243,7 @@ def help_text(bot_username: str | None) -> str:
         "Every answer is a sentence copied from the documents, followed by numbered extracts with "
         "their document and paragraph. When nothing answers, I say so and show the closest passages.\n"
         "<b>Full paragraph</b> shows the paragraph an extract comes from; <b>More extracts</b> shows the next ones.\n\n"
+        "<b>👍 Helpful</b> / <b>👎 Not helpful</b> under an answer tell the admins how it did; only you see your vote.\n\n"
         "<b>Commands</b>\n"
         "/ask <i>question</i> – answer a question\n"
         "/sources – the documents I answer from\n"
@@ -219,7 +251,10 @@ def help_text(bot_username: str | None) -> str:
         "/help – this message\n"
         "/subscribe, /unsubscribe – digests of new documents in a group (group admins)\n"
         "/digest – post this chat's digest now (bot admins)\n"
-        "/reindex – re-read the documents (bot admins)"
+        "/reindex – re-read the documents (bot admins)\n"
+        "/stats – questions, unanswered ones and votes (bot admins, private chat)\n"
+        "/add <i>link</i> – add a web page, PDF, Word file or text (bot admins; a link or file sent here works too)\n"
+        "/forget – remove a document: reply it to the upload or my report, or /forget <i>number</i> from /sources (bot admins)"
     )
 
 
@@ -231,11 +266,13 @@ def unknown_command() -> str:
     return "I do not know that command. Send a question as a message, or see /help."
 
 
-def sources_messages(documents: Sequence[tuple[str, str]]) -> list[str]:
+def sources_messages(documents: Sequence[tuple[str, str]], sources: Mapping[str, str] | None = None) -> list[str]:
+    """The numbered document list (the numbers ``/forget`` takes); titles link to their originals."""
     if not documents:
         return ["There are no documents in the index."]
+    sources = sources or {}
     blocks = [f"<b>{len(documents)} document{'s' if len(documents) != 1 else ''}</b>"]
-    blocks += [f"{n}. {esc(title)} <i>({esc(doc)})</i>" for n, (doc, title) in enumerate(documents, 1)]
+    blocks += [f"{n}. {linked(esc(title), sources.get(doc))} <i>({esc(doc)})</i>" for n, (doc, title) in enumerate(documents, 1)]
     return pack(blocks, separator="\n")
 
 
@@ -265,7 +302,9 @@ def unknown_document_link() -> str:
     return "That link points to a document that is no longer indexed. /sources lists the current ones."
 
 
-def reindex_busy() -> str:
+def reindex_busy(elsewhere: bool = False) -> str:
+    if elsewhere:
+        return "A reindex is already running (started on another replica of this bot); every replica answers from the new index when it is done."
     return "A reindex is already running; its status message will show when it is done."
 
 

@@ -2,36 +2,43 @@
 
 Usage::
 
-    services = Services(config, embedder, retriever)       # built once, in post_init
-    answer = services.answer("Who chaired it?")             # blocking: call via asyncio.to_thread
-    report = services.rebuild(progress)                     # blocking; swaps the new index in
+    services = Services(config, embedder, retriever, state)   # built once, in post_init
+    answer = services.answer("Who chaired it?")                # blocking: call via asyncio.to_thread
+    report = services.rebuild(progress)                        # blocking; swaps the new index in
+    services.refresh()                                         # blocking; serve a version built elsewhere
 
 One ``Services`` lives in ``application.bot_data``.  Its blocking methods run in
 worker threads, so the retriever slot is guarded by a lock; a swapped-out
-retriever is closed only once the last question using it has finished.
+retriever is closed only once the last question using it has finished.  Nothing a
+later update needs is kept only here: answers behind buttons live in the state
+database (``bot.answer_store``), and the index version is whatever ``current`` in
+the index directory points at (or the Milvus alias names), which ``refresh``
+follows when another process (a replica's /reindex, ``python -m index build``) moves it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import logging
 import threading
-from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator
 
+from bot.answer_store import AnswerStore, CachedAnswer  # noqa: F401  (CachedAnswer: used by the handlers)
+from bot.state import StateDB
 from core.config import Config
 from core.embedder import Embedder
-from core.errors import IndexNotFoundError
+from core.errors import DocQAError, IndexNotFoundError
 from index.build import BuildReport, Progress, build_index
+from retrieval.followup import Turn
+from retrieval.index_store import live_version
 from retrieval.retriever import Answer, Extract, Retriever
 from retrieval.summary import KeySentence
 
+log = logging.getLogger(__name__)
+
 # Extracts fetched per question: the first page is shown, the rest wait for "More extracts".
 PAGES = 3
-# Recent answers kept for the inline buttons; older buttons answer "please ask again".
-CACHE_SIZE = 512
 
 
 class RetrieverSlot:
@@ -85,39 +92,18 @@ class RetrieverSlot:
             old.close()
 
 
-@dataclass(frozen=True)
-class CachedAnswer:
-    answer: Answer
-    page_size: int
-
-
-class AnswerCache:
-    """The last ``size`` answers by short random key, so buttons stay within 64 bytes of callback data."""
-
-    def __init__(self, size: int = CACHE_SIZE):
-        self.size = size
-        self._items: OrderedDict[str, CachedAnswer] = OrderedDict()
-
-    def add(self, item: CachedAnswer) -> str:
-        key = secrets.token_urlsafe(6)  # random, so buttons from before a restart never hit a new answer
-        self._items[key] = item
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return key
-
-    def get(self, key: str) -> CachedAnswer | None:
-        return self._items.get(key)
-
-
 class Services:
     """The bot's long-lived objects, created once at start-up."""
 
-    def __init__(self, config: Config, embedder: Embedder, retriever: Retriever | None):
+    def __init__(self, config: Config, embedder: Embedder, retriever: Retriever | None, state: StateDB):
         self.config = config
         self.embedder = embedder
         self.slot = RetrieverSlot(retriever)
-        self.answers = AnswerCache()
-        self.reindex_lock = asyncio.Lock()  # one /reindex at a time
+        self.state = state
+        self.answers = AnswerStore(state)
+        self.reindex_lock = asyncio.Lock()  # one /reindex at a time in this process (a lease across replicas)
+        self._loading = threading.Lock()  # one index load at a time: rebuild's or refresh's
+        self._refused: str | None = None  # a version refresh could not open (logged once)
 
     @property
     def page_size(self) -> int:
@@ -129,10 +115,11 @@ class Services:
 
     # Blocking methods below: call them with ``asyncio.to_thread``.
 
-    def answer(self, question: str) -> Answer:
+    def answer(self, question: str, context: Turn | None = None) -> Answer:
+        """Answer ``question``; ``context`` is the turn it may follow up on."""
         with self.slot.use() as retriever:
             wanted = min(self.page_size * PAGES, max(self.config.retrieval.candidates, self.page_size))
-            return retriever.answer(question, top_k=wanted)
+            return retriever.answer(question, top_k=wanted, context=context)
 
     def paragraph(self, extract: Extract) -> Extract | None:
         with self.slot.use() as retriever:
@@ -141,6 +128,11 @@ class Services:
     def documents(self) -> list[tuple[str, str]]:
         with self.slot.use() as retriever:
             return retriever.documents
+
+    def document_sources(self) -> dict[str, str]:
+        """Document -> the original's URL, for documents that came with one (links, channel posts)."""
+        with self.slot.use() as retriever:
+            return {doc: url for doc, _ in retriever.documents if (url := retriever.source(doc))}
 
     def document_summary(self, doc: str, sentences: int) -> tuple[str, list[KeySentence]] | None:
         """(title, key sentences) of an indexed document, for deep links from digests."""
@@ -158,8 +150,44 @@ class Services:
             BuildError (and other DocQAError): the old retriever keeps serving.
         """
         report = build_index(self.config, self.embedder, progress=progress)
-        self.slot.swap(Retriever.open(self.config, self.embedder))
+        with self._loading:
+            self.slot.swap(Retriever.open(self.config, self.embedder))
         return report
+
+    def serving(self) -> str | None:
+        """The index version questions are answered from now (None: no index)."""
+        retriever = self.slot.current
+        return None if retriever is None else retriever.index.version
+
+    def refresh(self) -> str | None:
+        """Swap in the live version if it is not the one being served; returns it if swapped.
+
+        Another process moved ``current`` (or, with the Milvus store, the alias): a replica's
+        /reindex or ``python -m index build``.  A version that cannot be opened is logged once
+        and the old one keeps serving; so is a Milvus server that does not answer.
+        """
+        try:
+            latest = live_version(self.config)
+        except DocQAError as exc:
+            log.warning("cannot check for a new index version: %s", exc)
+            return None
+        if latest is None or latest == self.serving() or latest == self._refused:
+            return None
+        if not self._loading.acquire(blocking=False):
+            return None  # this process is loading an index right now (its own /reindex)
+        try:
+            if latest == self.serving():
+                return None
+            try:
+                retriever = Retriever.open(self.config, self.embedder)
+            except DocQAError as exc:
+                log.warning("not switching to index version %s: %s", latest, exc)
+                self._refused = latest
+                return None
+            self.slot.swap(retriever)
+            return retriever.index.version
+        finally:
+            self._loading.release()
 
     def close(self) -> None:
         self.slot.close()

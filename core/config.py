@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from core.errors import ConfigError
 
@@ -27,6 +28,7 @@ MULTILINGUAL_MODELS = (DEFAULT_MULTILINGUAL_MODEL,)
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 BACKENDS = ("auto", "torch", "onnx")
 RETRIEVAL_MODES = ("hybrid", "bm25", "dense")
+STORES = ("faiss", "milvus")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,16 @@ class IndexConfig:
     index_type: str = "auto"
     backend: str = "auto"
     multilingual_model: str = DEFAULT_MULTILINGUAL_MODEL  # "" = English only
+    store: str = "faiss"  # "faiss": files under dir; "milvus": the [milvus] server or file
+
+
+@dataclass(frozen=True)
+class MilvusConfig:
+    """Where ``[index] store = "milvus"`` keeps the index (see docs/deploy.md)."""
+
+    uri: str = "http://127.0.0.1:19530"  # a server, or a local milvus-lite file ending in .db
+    token_env: str = "MILVUS_TOKEN"  # environment variable holding "user:password" or an API key
+    collection: str = "docqa"  # the alias that always names the live version
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class RetrievalConfig:
     mode: str = "hybrid"
     extract_chars: int = 500
     multilingual_min_confidence: float = 0.7
+    follow_up_minutes: int = 10
 
 
 @dataclass(frozen=True)
@@ -64,12 +77,26 @@ class TelegramConfig:
     token_env: str = "TELEGRAM_BOT_TOKEN"
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    # Webhook mode when webhook_url is set (long polling otherwise): Telegram POSTs updates to
+    # webhook_url; the bot listens on webhook_listen:webhook_port at that URL's path.
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+
+    @property
+    def webhook_path(self) -> str:
+        """The path part of ``webhook_url`` ("/telegram"), where the bot's webhook server listens."""
+        return urlsplit(self.webhook_url).path or "/"
 
 
 @dataclass(frozen=True)
 class BotConfig:
     admins: tuple[int, ...] = ()
     data_dir: Path = Path("data")
+    # PostgreSQL URL without the password (which comes from database_password_env); "" = SQLite in data_dir.
+    database_url: str = ""
+    database_password_env: str = "BOT_DATABASE_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,25 @@ class DigestConfig:
     max_items: int = 5
     sentences: int = 3
     when_nothing_new: str = "skip"  # "skip" or "say"
+    admin_report: bool = False  # weekly: the most asked unanswered questions, to [bot] admins
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    log_questions: bool = True  # keep the text of questions addressed to the bot (for /stats, export)
+    retention_days: int = 90  # question-log rows older than this are deleted by the daily job
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Documents that arrive through Telegram: uploads, links and channel posts."""
+
+    channels: tuple[int | str, ...] = ()  # channel ids or "@channel" usernames whose posts are indexed
+    min_post_chars: int = 200  # shorter posts are not documents
+    post_delay: float = 10.0  # seconds without a new channel post before their build starts
+    allow_private_urls: bool = False  # let links reach loopback, private and link-local addresses
+    fetch_timeout: float = 20.0  # seconds a link's whole download may take
+    subfolder: str = "telegram"  # where in the seeds folder documents from Telegram are kept
 
 
 @dataclass(frozen=True)
@@ -91,6 +137,9 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     bot: BotConfig = field(default_factory=BotConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    milvus: MilvusConfig = field(default_factory=MilvusConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
 
 
 class _Section:
@@ -135,6 +184,23 @@ class _Section:
                 f"Currently, {self._key(key)} is {value!r}"
             )
         return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._take(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self._key(key)} must be true or false. Currently, {self._key(key)} is {value!r}")
+        return value
+
+    def relative_folder(self, key: str, default: str) -> str:
+        """A folder name inside another folder: relative, no ``..``, no hidden parts."""
+        value = self.str(key, default)
+        parts = value.replace("\\", "/").split("/")
+        if value.startswith("/") or any(not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", p) for p in parts):
+            raise ConfigError(
+                f"{self._key(key)} must be a relative folder name such as \"telegram\" (letters, digits, _ . -, "
+                f"no leading dot, no ..). Currently, {self._key(key)} is {value!r}"
+            )
+        return "/".join(parts)
 
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = self._take(key, default)
@@ -196,6 +262,14 @@ class _Section:
             ) from None
         return value
 
+    def env_name(self, key: str, default: str) -> str:
+        value = self.str(key, default)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ConfigError(
+                f"{self._key(key)} must be an environment variable name. Currently, {self._key(key)} is {value!r}"
+            )
+        return value
+
     def done(self) -> None:
         if self.table:
             unknown = sorted(self.table)[0]
@@ -204,7 +278,27 @@ class _Section:
             )
 
 
-_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest")
+_SECTIONS = ("seeds", "index", "retrieval", "telegram", "bot", "digest", "privacy", "milvus", "ingest")
+
+
+def _database_url(url: str) -> str:
+    """``[bot] database_url``: empty, or a PostgreSQL URL that holds no password."""
+    if not url:
+        return url
+    if not re.match(r"postgres(ql)?://", url):
+        raise ConfigError(
+            "bot.database_url must be empty (SQLite in bot.data_dir) or a PostgreSQL URL such as "
+            f"\"postgresql://bot@db.internal:5432/bot\". Currently, bot.database_url is {url!r}"
+        )
+    parts = urlsplit(url)
+    if parts.password is not None or "password" in parse_qs(parts.query):
+        shown = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+        shown = re.sub(r"(password=)[^&]*", r"\1***", shown)
+        raise ConfigError(
+            "bot.database_url must not contain the password: put it in the environment variable named by "
+            f"bot.database_password_env. Currently, bot.database_url is {shown!r}"
+        )
+    return url
 
 
 def load_config(path: str | Path = "config.toml") -> Config:
@@ -250,6 +344,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         index_type=s.choice("index_type", "auto", INDEX_TYPES),
         backend=s.choice("backend", "auto", BACKENDS),
         multilingual_model=s.multilingual_model("multilingual_model"),
+        store=s.choice("store", "faiss", STORES),
     )
     s.done()
     if index.min_paragraph_chars > index.passage_chars:
@@ -268,6 +363,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
         extract_chars=s.int("extract_chars", 500, minimum=50, maximum=20_000),
         multilingual_min_confidence=s.float("multilingual_min_confidence", 0.7, minimum=0.0, maximum=1.0),
+        follow_up_minutes=s.int("follow_up_minutes", 10, minimum=0, maximum=24 * 60),
     )
     s.done()
     if retrieval.candidates < retrieval.top_k:
@@ -277,21 +373,36 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         )
 
     s = _Section("telegram", raw.get("telegram", {}))
-    token_env = s.str("token_env", "TELEGRAM_BOT_TOKEN")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
-        raise ConfigError(
-            f"telegram.token_env must be an environment variable name. Currently, telegram.token_env is {token_env!r}"
-        )
+    token_env = s.env_name("token_env", "TELEGRAM_BOT_TOKEN")
     base_url = s.str("base_url", "https://api.telegram.org/bot")
     base_file_url = s.str("base_file_url", "https://api.telegram.org/file/bot")
     for key, url in (("base_url", base_url), ("base_file_url", base_file_url)):
         if not re.match(r"https?://", url):
             raise ConfigError(f"telegram.{key} must start with http:// or https://. Currently, telegram.{key} is {url!r}")
-    telegram = TelegramConfig(token_env=token_env, base_url=base_url, base_file_url=base_file_url)
+    webhook_url = s.str("webhook_url", "", non_empty=False).strip()
+    if webhook_url and not re.match(r"https?://[^/?#\s]+(/[^?#\s]*)?$", webhook_url):
+        raise ConfigError(
+            "telegram.webhook_url must be empty (long polling) or an https:// URL such as "
+            f"\"https://bot.example.org/telegram\" (http:// for a self-hosted Bot API server). Currently, telegram.webhook_url is {webhook_url!r}"
+        )
+    telegram = TelegramConfig(
+        token_env=token_env,
+        base_url=base_url,
+        base_file_url=base_file_url,
+        webhook_url=webhook_url,
+        webhook_listen=s.str("webhook_listen", "127.0.0.1"),
+        webhook_port=s.int("webhook_port", 8443, minimum=1, maximum=65535),
+        webhook_secret_env=s.env_name("webhook_secret_env", "TELEGRAM_WEBHOOK_SECRET"),
+    )
     s.done()
 
     s = _Section("bot", raw.get("bot", {}))
-    bot = BotConfig(admins=s.int_list("admins"), data_dir=s.path("data_dir", "data", base))
+    bot = BotConfig(
+        admins=s.int_list("admins"),
+        data_dir=s.path("data_dir", "data", base),
+        database_url=_database_url(s.str("database_url", "", non_empty=False).strip()),
+        database_password_env=s.env_name("database_password_env", "BOT_DATABASE_PASSWORD"),
+    )
     s.done()
 
     s = _Section("digest", raw.get("digest", {}))
@@ -302,7 +413,54 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         max_items=s.int("max_items", 5, minimum=1, maximum=50),
         sentences=s.int("sentences", 3, minimum=1, maximum=10),
         when_nothing_new=s.choice("when_nothing_new", "skip", ("skip", "say")),
+        admin_report=s.bool("admin_report", False),
     )
     s.done()
 
-    return Config(path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest)
+    s = _Section("privacy", raw.get("privacy", {}))
+    privacy = PrivacyConfig(
+        log_questions=s.bool("log_questions", True),
+        retention_days=s.int("retention_days", 90, minimum=1, maximum=3650),
+    )
+    s.done()
+
+    s = _Section("milvus", raw.get("milvus", {}))
+    uri = s.str("uri", MilvusConfig.uri)
+    if not re.match(r"(https?|tcp)://", uri):
+        if not uri.endswith(".db"):
+            raise ConfigError(
+                "milvus.uri must be a server address (http://host:port) or a milvus-lite file ending in .db. "
+                f"Currently, milvus.uri is {uri!r}"
+            )
+        uri = str(Path(uri) if Path(uri).is_absolute() else base / uri)
+    milvus_token_env = s.str("token_env", MilvusConfig.token_env)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", milvus_token_env):
+        raise ConfigError(
+            f"milvus.token_env must be an environment variable name. Currently, milvus.token_env is {milvus_token_env!r}"
+        )
+    collection = s.str("collection", MilvusConfig.collection)
+    # Milvus names: a letter or underscore, then letters, digits and underscores (255 at most);
+    # the versions add a suffix of up to 12 characters.
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", collection):
+        raise ConfigError(
+            "milvus.collection must start with a letter or underscore and hold only letters, digits and underscores. "
+            f"Currently, milvus.collection is {collection!r}"
+        )
+    milvus = MilvusConfig(uri=uri, token_env=milvus_token_env, collection=collection)
+    s.done()
+
+    s = _Section("ingest", raw.get("ingest", {}))
+    ingest = IngestConfig(
+        channels=s.chat_list("channels"),
+        min_post_chars=s.int("min_post_chars", 200, minimum=1, maximum=100_000),
+        post_delay=s.float("post_delay", 10.0, minimum=0.0, maximum=3600.0),
+        allow_private_urls=s.bool("allow_private_urls", False),
+        fetch_timeout=s.float("fetch_timeout", 20.0, minimum=0.1, maximum=600.0),
+        subfolder=s.relative_folder("subfolder", "telegram"),
+    )
+    s.done()
+
+    return Config(
+        path=path, seeds=seeds, index=index, retrieval=retrieval, telegram=telegram, bot=bot, digest=digest, privacy=privacy,
+        milvus=milvus, ingest=ingest,
+    )

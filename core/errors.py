@@ -32,3 +32,15 @@ class ModelError(DocQAError):
 
 class BuildError(DocQAError):
     """An index build could not complete; the previous index is untouched."""
+
+
+class StateError(DocQAError):
+    """The bot's state database cannot be opened or used (wrong URL or password, server down)."""
+
+
+class StoreUnavailableError(DocQAError):
+    """The index store (a Milvus server) does not answer or refused the request."""
+
+
+class IngestError(DocQAError):
+    """A document sent through Telegram (an upload, a link, a post) cannot be added; the message says why."""

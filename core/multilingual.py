@@ -108,9 +108,11 @@ class QueryEncoder:
 def load_multilingual(name: str, *, threads: int | None = None) -> MultilingualEmbedder:
     """Load the multilingual encoder called ``name`` (one of ``MULTILINGUAL_MODELS``).
 
-    ``threads``: OpenMP threads of the engine (default 1: on this 2-core machine with other
-    work running, one thread embedded a question in 27 ms and two in 51 ms, the second
-    thread mostly waiting for a core).
+    ``threads``: OpenMP threads of the engine (default 1: a question took 24 ms either way on
+    an idle 2-core machine, and with other work running 27 ms on one thread against 51 ms on
+    two, the second mostly waiting for a core; batches of texts, as a build embeds, run
+    about 1.7x faster on two).  The engine's OpenMP runtime reads it once per process,
+    at the first load.
 
     Raises:
         ModelError: unknown name, package missing, or weights that differ from the release.

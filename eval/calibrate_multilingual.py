@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -101,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(ROOT.parent / "config.toml")
     english = CachedEmbedder(load_embedder(config.index.model))
-    ml = CachedQueries(load_multilingual(config.index.multilingual_model))
+    ml = CachedQueries(load_multilingual(config.index.multilingual_model, threads=os.cpu_count()))
     work = args.work or Path(tempfile.mkdtemp(prefix="calibrate-ml-"))
     corpora = {
         "en": _docs(work, "en", ROOT / "xquad_en" / "docs", None),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ from index.lexical import LexicalIndex
 from index.multilingual import MANIFEST_KEY as MULTILINGUAL_KEY
 from index.multilingual import PASSAGE_VECTORS as ML_PASSAGE_VECTORS
 from index.multilingual import MultilingualIndex, MultilingualPlan, read_multilingual
+from index.sources import read_sources
 from index.store import (
     FORMAT_VERSION,
     DocumentRecord,
@@ -122,12 +124,18 @@ def build_index(
     started = time.perf_counter()
     if multilingual == FROM_CONFIG:
         multilingual = None
-        if config.index.multilingual_model:
+        if config.index.multilingual_model and config.index.store == "faiss":  # Milvus: English only for now
             from core.multilingual import load_multilingual
 
-            multilingual = load_multilingual(config.index.multilingual_model)
+            # All cores for a batch (about 1.7x faster than one); in a process that already
+            # answers questions (the bot) the engine keeps the thread count it started with.
+            multilingual = load_multilingual(config.index.multilingual_model, threads=os.cpu_count())
     try:
         with build_lock(index_dir):
+            if config.index.store == "milvus":
+                from index.milvus_build import build_milvus
+
+                return build_milvus(config, embedder, seeds_dir, index_dir, progress, started)
             return _build(config, embedder, multilingual, seeds_dir, index_dir, progress, started)
     except DocQAError:
         raise
@@ -152,6 +160,8 @@ def _build(
         known_text=lambda doc, sha256: _previous_text(previous, doc, sha256),
     )
     report = BuildReport(skipped=skipped)
+    # Documents that came through Telegram: their source link, and a title given with them.
+    origins = read_sources(seeds_dir)
 
     records: list[DocumentRecord] = []
     passages: list[Passage] = []
@@ -169,7 +179,8 @@ def _build(
             rows = _reusable_rows(previous, document.doc, old.get("passages"))
             sentence_rows = _reusable_sentences(previous, document.doc) if rows is not None else None
             if rows is not None and sentence_rows is not None:
-                records.append(DocumentRecord(document.doc, old["title"], document.sha256, document.text))
+                title = _given_title(origins, document.doc) or old["title"]
+                records.append(DocumentRecord(document.doc, title, document.sha256, document.text))
                 passages.extend(p for _, p in rows)
                 vectors.extend(previous.vectors[i] for i, _ in rows)
                 sentences.extend(s for _, s in sentence_rows)
@@ -180,6 +191,7 @@ def _build(
                 continue
         (report.changed if old else report.added).append(document.doc)
         title, doc_passages = chunk_document(document.doc, document.text, settings)
+        title = _given_title(origins, document.doc) or title
         records.append(DocumentRecord(document.doc, title, document.sha256, document.text))
         first = len(sentences)
         doc_sentences = split_document_sentences(document.doc, document.text)
@@ -227,8 +239,7 @@ def _build(
         matrix[i] = fresh[row]
     for i, v in enumerate(vectors):
         if isinstance(v, list):
-            mean = sentence_matrix[v].mean(axis=0)
-            matrix[i] = mean / (np.linalg.norm(mean) or 1.0)
+            matrix[i] = mean_vector(sentence_matrix[v])
         elif v is not None:
             matrix[i] = v
     if previous:
@@ -269,6 +280,7 @@ def _build(
         "documents": {
             r.doc: {"title": r.title, "sha256": r.sha256, "passages": per_doc.get(r.doc, 0), "language": languages[r.doc]}
             | ({"pages": list(pages[r.doc])} if pages.get(r.doc) else {})
+            | ({"source": origins[r.doc].source} if r.doc in origins and origins[r.doc].source else {})
             for r in records
         },
     }
@@ -282,15 +294,30 @@ def _build(
         )
         report.version = work.name.removeprefix(".build-")
     report.seconds = time.perf_counter() - started
-    if config.index.backend != "torch" and hasattr(embedder, "ensure_onnx"):
-        # Once per model and weights (cached): the query path then runs without torch.
-        embedder.ensure_onnx(onnx_cache_dir(index_dir))
+    export_onnx(config, embedder, index_dir)
     manifest_path = index_dir / report.version / "manifest.json"
     log.info(
         "built %s: %d documents, %d passages, %d embedded in %.1fs", manifest_path, report.documents,
         report.passages, report.embedded, report.seconds,
     )
     return report
+
+
+def export_onnx(config: Config, embedder: Embedder, index_dir: Path) -> None:
+    """Export the model for the query path, once per model and weights (cached): questions are then embedded without torch."""
+    if config.index.backend != "torch" and hasattr(embedder, "ensure_onnx"):
+        embedder.ensure_onnx(onnx_cache_dir(index_dir))
+
+
+def mean_vector(sentence_vectors: np.ndarray) -> np.ndarray:
+    """A passage's vector: the normalised mean of its sentences' vectors."""
+    mean = sentence_vectors.mean(axis=0)
+    return mean / (np.linalg.norm(mean) or 1.0)
+
+
+def _given_title(origins: dict, doc: str) -> str | None:
+    origin = origins.get(doc)
+    return origin.title if origin is not None else None
 
 
 def _member_rows(passage: Passage, doc_sentences: list[Sentence], starts: list[int], first: int) -> list[int] | None:

@@ -135,7 +135,23 @@ def _read(
         raw = path.read_bytes()
     except OSError as exc:
         return f"cannot read ({exc.strerror or exc})", "", "", ()
-    name = path.name.lower()
+    return _convert(path.name, raw, known_text)
+
+
+def read_bytes(name: str, raw: bytes) -> tuple[str | None, str, str, tuple[int, ...]]:
+    """What a build would read from ``raw`` saved as a file called ``name``: (reason to skip or None, text, sha256, page starts).
+
+    Lets a document be checked (and its content hash compared) before it enters the seeds folder.
+    """
+    if not name.lower().endswith(SUFFIXES):
+        return f"not a document type the index reads ({', '.join(SUFFIXES)})", "", "", ()
+    return _convert(name, raw, lambda sha: None)
+
+
+def _convert(
+    name: str, raw: bytes, known_text: Callable[[str], tuple[str, tuple[int, ...]] | None]
+) -> tuple[str | None, str, str, tuple[int, ...]]:
+    name = name.lower()
     converter = next((kind for kind, suffixes in _CONVERTED if name.endswith(suffixes)), None)
     if converter is None:
         sha256 = hashlib.sha256(raw).hexdigest()

@@ -73,17 +73,59 @@ def question_terms(question: str) -> list[str]:
     return terms(_EVENT_PHRASING.sub(" ", question))
 
 
-class LexicalIndex:
+def inverse_document_frequency(passages: int, df: int) -> float:
+    """BM25's idf (Lucene's form, as bm25s and Milvus compute it) of a term found in ``df`` of ``passages``.
+
+    An unseen word (``df`` 0) weighs more than the rarest seen word: a question about
+    something the corpus never mentions must not look well covered.
+    """
+    n = max(passages, 1)
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+class TermWeights:
+    """How much of a question's weight a text covers, given each term's inverse document frequency.
+
+    Shared by the BM25 index in the version folder (``LexicalIndex``) and by stores that
+    keep term statistics elsewhere (``retrieval.milvus_index``): subclasses give ``idf``
+    and ``known``.
+    """
+
+    def idf(self, term: str) -> float:
+        raise NotImplementedError
+
+    def known(self, term: str) -> bool:
+        raise NotImplementedError
+
+    def coverage(self, question_terms: Sequence[str], text_terms: Iterable[str]) -> float:
+        """The idf-weighted share of the question's distinct terms that occur in the text (0..1)."""
+        wanted = set(question_terms)
+        if not wanted:
+            return 0.0
+        present = wanted & set(text_terms)
+        # fsum: a sum over a set must not depend on the set's order, which changes with
+        # Python's string hashing from run to run; a last-bit difference would break ties
+        # between equally covered sentences differently in each process.
+        total = math.fsum(self.idf(t) for t in wanted)
+        return math.fsum(self.idf(t) for t in present) / total if total else 0.0
+
+    def known_share(self, question_terms: Sequence[str]) -> float:
+        """The idf-weighted share of the question's terms that occur anywhere in the corpus."""
+        wanted = set(question_terms)
+        if not wanted:
+            return 0.0
+        total = math.fsum(self.idf(t) for t in wanted)
+        return math.fsum(self.idf(t) for t in wanted if self.known(t)) / total
+
+
+class LexicalIndex(TermWeights):
     """BM25 over a list of texts (row i == passage id i) plus inverse document frequencies."""
 
     def __init__(self, bm25, size: int, frequency: dict[str, int]):
         self._bm25 = bm25
         self.size = size
-        n = max(size, 1)
-        self._idf = {t: math.log(1.0 + (n - df + 0.5) / (df + 0.5)) for t, df in frequency.items() if t}
-        # Unseen words weigh as much as the rarest seen word: a question about something
-        # the corpus never mentions must not look well covered.
-        self._unseen_idf = math.log(1.0 + (n + 0.5) / 0.5)
+        self._idf = {t: inverse_document_frequency(size, df) for t, df in frequency.items() if t}
+        self._unseen_idf = inverse_document_frequency(size, 0)
 
     @classmethod
     def build(cls, texts: Iterable[str]) -> "LexicalIndex":
@@ -163,26 +205,6 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
-
-    def coverage(self, question_terms: Sequence[str], text_terms: Iterable[str]) -> float:
-        """The idf-weighted share of the question's distinct terms that occur in the text (0..1)."""
-        wanted = set(question_terms)
-        if not wanted:
-            return 0.0
-        present = wanted & set(text_terms)
-        # fsum: a sum over a set must not depend on the set's order, which changes with
-        # Python's string hashing from run to run; a last-bit difference would break ties
-        # between equally covered sentences differently in each process.
-        total = math.fsum(self.idf(t) for t in wanted)
-        return math.fsum(self.idf(t) for t in present) / total if total else 0.0
-
-    def known_share(self, question_terms: Sequence[str]) -> float:
-        """The idf-weighted share of the question's terms that occur anywhere in the corpus."""
-        wanted = set(question_terms)
-        if not wanted:
-            return 0.0
-        total = math.fsum(self.idf(t) for t in wanted)
-        return math.fsum(self.idf(t) for t in wanted if t in self._idf) / total
 
 
 _ARRAYS = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")

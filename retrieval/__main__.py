@@ -5,19 +5,21 @@ Usage::
     python -m retrieval ask "Who co-chaired the dialogue?"
     python -m retrieval ask --json < questions.txt      # one JSON object per line
     python -m retrieval ask                              # interactive prompt on a terminal
+    printf 'Who co-chaired the dialogue?\nAnd when was it held?\n' | python -m retrieval ask --follow-up
     python -m retrieval eval --docs eval/xquad_en/docs --questions eval/xquad_en/questions.jsonl
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 from core.cli import ArgumentParser, run, setup_logging
 from core.config import load_config
 from core.embedder import load_embedder, onnx_cache_dir
-from retrieval.load import load_index
+from retrieval.index_store import open_index
 from retrieval.retriever import MODES, Answer, Retriever
 
 
@@ -28,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--config", type=Path, default=Path("config.toml"), help="config file (default: config.toml)")
     ask.add_argument("--index-dir", type=Path, help="index folder (default: [index] dir)")
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.add_argument(
+        "--follow-up", action="store_true", help="read each question as a possible follow-up to the line before (as the bot does in a chat)"
+    )
     ask.add_argument("-v", "--verbose", action="store_true", help="log details")
     ask.add_argument("question", nargs="*", help="the question; omit to read one per line from stdin")
     ev = commands.add_parser("eval", help="measure answer quality on a question set (builds a temporary index)")
@@ -46,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ev.add_argument("-v", "--verbose", action="store_true", help="log details")
     args = parser.parse_args(argv)
+    if args.command == "ask" and args.follow_up and args.question:
+        parser.error("--follow-up reads the questions from stdin, one per line; give no QUESTION")
 
     setup_logging(args.verbose)
     config = load_config(args.config)
@@ -53,16 +60,20 @@ def main(argv: list[str] | None = None) -> int:
         return run_eval(args, config)
     # Open the index first: a missing or mismatched index fails fast, before the model loads.
     index_dir = args.index_dir or config.index.dir
-    index = load_index(index_dir, config.index.model)
+    index = open_index(config, config.index.model, index_dir)
     embedder = load_embedder(config.index.model, backend=config.index.backend, onnx_cache=onnx_cache_dir(index_dir))
-    retriever = Retriever(index, embedder, config.retrieval)
-    show = print_json if args.json else print_text
+    from retrieval.crosslingual import open_crosslingual
+
+    retriever = Retriever(index, embedder, config.retrieval, multilingual=open_crosslingual(index, config))
+    follow_up = args.follow_up
+    show = (lambda a: print_json(a, follow_up)) if args.json else print_text
     if args.question:
         show(retriever.answer(" ".join(args.question)))
         return 0
     interactive = sys.stdin.isatty() and not args.json
     if interactive:
         print(f"Ask about {len(retriever.documents)} document(s); an empty line or Ctrl-D quits.")
+    previous = None  # with --follow-up: the turn of the line before
     while True:
         if interactive:
             try:
@@ -78,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
                 break
             if not line.strip():
                 continue
-        show(retriever.answer(line.strip()))
+        answer = retriever.answer(line.strip(), context=previous)
+        if follow_up:
+            previous = answer.turn
+        show(answer)
         sys.stdout.flush()
     return 0
 
@@ -98,7 +112,7 @@ def run_eval(args, config) -> int:
     if config.index.multilingual_model:
         from core.multilingual import load_multilingual
 
-        multilingual = load_multilingual(config.index.multilingual_model)
+        multilingual = load_multilingual(config.index.multilingual_model, threads=os.cpu_count())  # batches
     by_language = len({q.language for q in questions + out_of_corpus}) > 1
     reports = evaluate(
         config, load_embedder(config.index.model), args.docs, questions, out_of_corpus, modes,
@@ -120,8 +134,11 @@ def run_eval(args, config) -> int:
     return 0
 
 
-def print_json(answer: Answer) -> None:
-    print(json.dumps(answer.to_json(), ensure_ascii=False))
+def print_json(answer: Answer, follow_up: bool = False) -> None:
+    data = answer.to_json()
+    if follow_up:  # the question it was read as a follow-up to, or null
+        data["follow_up_to"] = answer.context.question if answer.context else None
+    print(json.dumps(data, ensure_ascii=False))
 
 
 def print_text(answer: Answer) -> None:
@@ -134,6 +151,8 @@ def format_text(answer: Answer) -> str:
     # sentence answers.  Per-extract ranking scores mix cosine and word coverage and mean
     # nothing to a reader, so they stay in --json only.
     lines = []
+    if answer.context is not None:
+        lines.append(f"(Taking this as a follow-up to: {answer.context.question})")
     if answer.answered:
         lines.append(f"Answer: {answer.answer}")
         lines.append(
@@ -144,7 +163,7 @@ def format_text(answer: Answer) -> str:
         if answer.extracts:
             lines.append("Closest passages:")
     for n, extract in enumerate(answer.extracts, 1):
-        lines.append(f"[{n}] {extract.title}, {extract.location}")
+        lines.append(f"[{n}] {extract.title}, {extract.location}" + (f" <{extract.source}>" if extract.source else ""))
         lines.append("    " + " ".join(extract.text.split()))
     return "\n".join(lines)
 

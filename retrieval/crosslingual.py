@@ -127,6 +127,7 @@ class Crosslingual:
         from core.multilingual import QueryEncoder
 
         self.languages = languages or LanguageIdentifier()
+        self._recent: dict[str, str] = {}
         self.covered = frozenset(getattr(encoder, "languages", ()))
         self.corpus_languages = frozenset(index.languages.values())
         self.english_corpus = self.corpus_languages <= {"en"}
@@ -157,7 +158,13 @@ class Crosslingual:
             retriever.answer_kind = multilingual_answer_type
 
     def language(self, question: str) -> str:
-        return self.languages.detect(question)
+        """The question's language, remembered for the last few questions (asked three times per answer)."""
+        language = self._recent.get(question)
+        if language is None:
+            if len(self._recent) >= 256:
+                self._recent.clear()
+            language = self._recent[question] = self.languages.detect(question)
+        return language
 
     def takes(self, question: str) -> bool:
         """Whether ``question`` goes to the multilingual path."""
@@ -168,7 +175,9 @@ class Crosslingual:
         return self.same if self.language(question) in self.corpus_languages else self.cross
 
     def answer(self, question: str, top_k: int | None = None) -> Answer:
-        answer = self.retriever_for(question).answer(question, top_k)
+        # No follow-up turn: the follow-up machinery (retrieval.followup) mixes query vectors
+        # and reads English cues, so a turn from this path must not reach the English one.
+        answer = dataclasses.replace(self.retriever_for(question).answer(question, top_k), turn=None)
         if answer.answered and self.covered and self.language(question) not in self.covered:
             if answer.confidence < UNCOVERED_MIN_CONFIDENCE:
                 return dataclasses.replace(answer, answered=False, sentence=None)
@@ -186,7 +195,7 @@ def open_crosslingual(index: LoadedIndex, config: Config, encoder: Any = FROM_CO
     if encoder is None:
         return None
     name = config.index.multilingual_model if encoder == FROM_CONFIG else encoder.name
-    built = index.multilingual
+    built = getattr(index, "multilingual", None)  # the FAISS store's; a Milvus index has none
     if not name:
         return None
     if built is None:

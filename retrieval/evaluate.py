@@ -37,6 +37,7 @@ also give how often an answer the bot gave (did not decline) holds a gold answer
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -44,9 +45,10 @@ import statistics
 import string
 import tempfile
 import time
+import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from core.config import Config
 from core.embedder import Embedder
@@ -382,16 +384,16 @@ def evaluate(
     """
     from index.build import build_index
     from retrieval.crosslingual import Crosslingual
-    from retrieval.load import load_index
+    from retrieval.index_store import open_index
 
     texts = [" ".join(q.question.split()) for q in list(questions) + list(out_of_corpus)]
     cached = CachedEmbedder(embedder)
     ml = CachedQueries(multilingual) if multilingual is not None else None
-    with tempfile.TemporaryDirectory(prefix="retrieval-eval-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="retrieval-eval-") as tmp, _scratch_store(config) as config:
         build_index(config, embedder, multilingual=multilingual, seeds_dir=docs, index_dir=Path(tmp), progress=lambda done, total: None)
-        index = load_index(Path(tmp), embedder.name)
+        index = open_index(config, embedder.name, Path(tmp))
         try:
-            router = Crosslingual(index, ml, config.retrieval) if ml is not None and index.multilingual is not None else None
+            router = Crosslingual(index, ml, config.retrieval) if ml is not None and getattr(index, "multilingual", None) is not None else None
             routed = [t for t in texts if router is not None and router.takes(t)]
             english = [t for t in texts if t not in set(routed)]
             encode_ms = single_encode_ms(embedder, english or texts)
@@ -412,6 +414,25 @@ def evaluate(
             return reports
         finally:
             index.close()
+
+
+@contextlib.contextmanager
+def _scratch_store(config: Config) -> Iterator[Config]:
+    """``config``, but with a Milvus store pointed at collections of its own, dropped afterwards.
+
+    The FAISS store needs nothing: its index goes to the temporary folder.
+    """
+    if config.index.store != "milvus":
+        yield config
+        return
+    from index.milvus import drop_index
+
+    name = f"{config.milvus.collection}_eval_{uuid.uuid4().hex[:8]}"
+    scratch = replace(config, milvus=replace(config.milvus, collection=name))
+    try:
+        yield scratch
+    finally:
+        drop_index(scratch)
 
 
 def format_table(reports: Sequence[ModeReport]) -> str:

@@ -1,5 +1,8 @@
 """Load a built index for querying: manifest, FAISS index, passage store, vectors, BM25.
 
+``LoadedIndex`` is the default implementation of ``retrieval.index_store.IndexStore``:
+a version folder searched inside this process.
+
 Every failure is a one-line domain error naming the file and the command that
 fixes it (``python -m index build``).
 """
@@ -9,13 +12,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
 
 from core.errors import IndexCorruptError
+from index.chunk import Passage, Sentence
 from index.faiss_build import read_faiss_index
 from index.lexical import LexicalIndex
 from index.multilingual import MultilingualIndex, read_multilingual
-from index.store import BM25_DIR, BUILD_HINT, FAISS_INDEX, STORE, PassageStore, check_model, current_dir, read_manifest, read_vectors
+from index.store import (
+    BM25_DIR, BUILD_HINT, FAISS_INDEX, STORE, DocumentRecord, PassageStore, check_model, current_dir, read_manifest, read_vectors,
+)
+from retrieval.fusion import reciprocal_rank_fusion
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,11 @@ class LoadedIndex:
     multilingual: MultilingualIndex | None = None  # the second vector set, if the build made one
 
     @property
+    def version(self) -> str:
+        """The version folder's name, which ``current`` points at while it is live."""
+        return self.version_dir.name
+
+    @property
     def titles(self) -> dict[str, str]:
         return {doc: meta["title"] for doc, meta in self.manifest["documents"].items()}
 
@@ -46,6 +60,45 @@ class LoadedIndex:
     def pages(self) -> dict[str, tuple[int, ...]]:
         """Where each page of a PDF starts in its text, for the documents that have pages."""
         return {doc: tuple(meta["pages"]) for doc, meta in self.manifest["documents"].items() if meta.get("pages")}
+
+    def rank(self, q_vector: np.ndarray, q_terms: list[str], n: int, mode: str) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """Up to ``n`` passages by FAISS cosine and/or bm25s BM25, fused by reciprocal rank in "hybrid" mode."""
+        dense: list[tuple[int, float]] = []
+        lexical: list[tuple[int, float]] = []
+        if mode in ("hybrid", "dense"):
+            scores, ids = self.faiss_index.search(q_vector[None, :], n)
+            dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        if mode in ("hybrid", "bm25"):
+            lexical = self.lexical.search(q_terms, n)
+        if mode == "hybrid":
+            ranked = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
+        else:
+            ranked = dense or lexical
+        return ranked, dict(lexical)
+
+    def passages(self, ids: Sequence[int]) -> list[Passage]:
+        return self.store.passages(list(ids))
+
+    def vectors_for_passages(self, ids: Sequence[int]) -> np.ndarray:
+        return self.vectors[list(ids)]
+
+    def doc_passages(self, doc: str) -> list[tuple[int, Passage]]:
+        return self.store.doc_passages(doc)
+
+    def sentences_of(self, passages: Sequence[Passage]) -> list[list[tuple[int, Sentence]]]:
+        return [self.store.sentences_between(p.doc, p.start, p.end) for p in passages]
+
+    def paragraph_sentences(self, doc: str, paragraph: int) -> list[tuple[int, Sentence]]:
+        return self.store.paragraph_sentences(doc, paragraph)
+
+    def doc_sentences(self, doc: str) -> list[tuple[int, Sentence]]:
+        return self.store.doc_sentences(doc)
+
+    def vectors_for_sentences(self, ids: Sequence[int]) -> np.ndarray:
+        return self.sentence_vectors[list(ids)]
+
+    def document(self, doc: str) -> DocumentRecord | None:
+        return self.store.document(doc)
 
     def close(self) -> None:
         self.store.close()

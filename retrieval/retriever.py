@@ -7,8 +7,8 @@ Usage::
     answer.answered, answer.answer, answer.extracts[0].title
 
 One question costs one model call.  Passages are ranked by BM25 and by cosine
-(FAISS), the two rankings fused by reciprocal rank, near-duplicate passages
-collapsed.  Every sentence of the top passages then competes to be the answer,
+(FAISS, or Milvus's own hybrid search: ``retrieval.index_store``), the two
+rankings fused by reciprocal rank, near-duplicate passages collapsed.  Every sentence of the top passages then competes to be the answer,
 scored by its meaning (cosine against sentence vectors computed at build time),
 the rare question words it contains (with the previous sentence's, when it opens
 with a pronoun such as "they"), its passage's rank and whether it holds the
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +34,11 @@ from core.embedder import Embedder
 from core.text import words
 from index.chunk import Passage, Sentence, split_paragraphs
 from retrieval.abstain import Evidence, answer_confidence
-from retrieval.fusion import collapse_duplicates, near_duplicates, reciprocal_rank_fusion, shingles
+from retrieval.followup import FollowUpSettings, Prior, Turn, answer_in_context, make_turn
+from retrieval.fusion import collapse_duplicates, near_duplicates, shingles
 from index.lexical import question_terms, terms
 from index.pdf_text import page_of
-from retrieval.load import LoadedIndex, load_index
+from retrieval.index_store import IndexStore, open_index
 from retrieval.summary import KeySentence, key_sentences
 
 MODES = ("hybrid", "bm25", "dense")
@@ -81,6 +82,7 @@ class Extract:
     start: int
     end: int
     page: int | None = None  # the page it starts on, for documents with pages (PDFs)
+    source: str | None = None  # the original's URL (a link, a channel post) for documents that came with one
 
     @property
     def location(self) -> str:
@@ -93,6 +95,7 @@ class Extract:
             "title": self.title,
             "paragraph": self.paragraph,
             "page": self.page,
+            "source": self.source,
             "text": self.text,
             "score": round(self.score, 4),
         }
@@ -117,6 +120,8 @@ class Answer:
     extracts: list[Extract] = field(default_factory=list)
     confidence: float = 0.0  # the abstention model's confidence that ``candidate`` answers
     candidate: Extract | None = None  # the best sentence found, even when the bot declines
+    turn: Turn | None = None  # what this question was about, for a follow-up to it
+    context: Turn | None = None  # the previous turn, when the question was read as a follow-up to it
 
     @property
     def answer(self) -> str | None:
@@ -153,7 +158,7 @@ class Retriever:
 
     def __init__(
         self,
-        index: LoadedIndex,
+        index: IndexStore,
         embedder: Embedder,
         settings: RetrievalConfig,
         *,
@@ -174,8 +179,10 @@ class Retriever:
         self.confidence = confidence
         self.multilingual = multilingual
         self.answer_kind = answer_type  # question -> "number" / "date" / "name" / None
+        self.follow_up = FollowUpSettings()
         self._titles = index.titles
         self._pages = index.pages
+        self._sources = {doc: meta["source"] for doc, meta in index.manifest["documents"].items() if meta.get("source")}
         self._doc_cache: dict[str, str] = {}
         self._lock = threading.Lock()
         # Bounded memo tables (plain dicts: a lost race only computes a value twice).
@@ -185,13 +192,13 @@ class Retriever:
 
     @classmethod
     def open(cls, config: Config, embedder: Embedder, index_dir: Path | None = None, *, multilingual="from config") -> "Retriever":
-        """Load the current index (built with ``embedder``'s model) for querying.
+        """Open the live index of the configured store (built with ``embedder``'s model) for querying.
 
         ``multilingual``: the multilingual encoder (loaded from the config by default; None: English only).
         """
         from retrieval.crosslingual import open_crosslingual
 
-        index = load_index(Path(index_dir or config.index.dir), embedder.name)
+        index = open_index(config, embedder.name, index_dir)
         return cls(index, embedder, config.retrieval, multilingual=open_crosslingual(index, config, multilingual))
 
     # ------------------------------------------------------------ queries
@@ -200,6 +207,10 @@ class Retriever:
     def documents(self) -> list[tuple[str, str]]:
         """(document, title) for every indexed document, sorted by document name."""
         return sorted(self._titles.items())
+
+    def source(self, doc: str) -> str | None:
+        """The original's URL for a document that came with one (a link, a channel post), else None."""
+        return self._sources.get(doc)
 
     @property
     def passage_count(self) -> int:
@@ -213,16 +224,19 @@ class Retriever:
         vector = self.embedder.encode([question])[0]
         return self._rank(vector, question_terms(question), k)
 
-    def answer(self, question: str, top_k: int | None = None) -> Answer:
+    def answer(self, question: str, top_k: int | None = None, context: Turn | None = None) -> Answer:
         """Answer ``question`` with a verbatim sentence and up to ``top_k`` cited extracts.
 
         Args:
             question: the user's question, any whitespace.
             top_k: extracts to return (default ``[retrieval] top_k``).
+            context: the previous turn (``Answer.turn`` of the question before); the question
+                is read as a follow-up to it only when it leans on it (``retrieval.followup``).
 
         Returns:
             An ``Answer``; ``answered`` is False when the documents do not answer,
-            and the extracts are then the closest passages.
+            and the extracts are then the closest passages.  ``context`` is set when
+            the previous turn was used; ``turn`` is this question's, for the next one.
         """
         top_k = top_k or self.settings.top_k
         question = " ".join(question.split())
@@ -232,7 +246,23 @@ class Retriever:
             return self.multilingual.answer(question, top_k)
         q_vector = self.embedder.encode([question])[0]
         q_terms = question_terms(question)
-        hits = self._rank(q_vector, q_terms, max(self.settings.candidates, top_k, EXTRACT_POOL))
+        alone = self._answer_with(question, q_vector, q_terms, top_k)
+        if context is not None:
+            return answer_in_context(self, question, q_vector, q_terms, alone, context, top_k)
+        return replace(alone, turn=make_turn(question, q_terms, q_vector, alone))
+
+    def _answer_with(
+        self,
+        question: str,
+        q_vector: np.ndarray,
+        q_terms: list[str],
+        top_k: int,
+        prior: Prior | None = None,
+        rank_terms: list[str] | None = None,
+    ) -> Answer:
+        """The answer found with this query vector and terms; a follow-up ranks passages with
+        ``rank_terms`` (its own and the previous turn's) and a rank ``prior``."""
+        hits = self._rank(q_vector, rank_terms or q_terms, max(self.settings.candidates, top_k, EXTRACT_POOL), prior)
         if not hits:
             return Answer(question, answered=False)
         scored = self.score_sentences(question, q_vector, q_terms, hits[:EXTRACT_POOL])
@@ -250,9 +280,9 @@ class Retriever:
         """(title, the ``n`` key sentences) of ``doc``, from the stored sentence vectors; None if not indexed."""
         if doc not in self._titles:
             return None
-        rows = self.index.store.doc_sentences(doc)
+        rows = self.index.doc_sentences(doc)
         sentences = [KeySentence(s.paragraph, s.start, s.end, s.text, self._page(doc, s.start)) for _, s in rows]
-        vectors = self.index.sentence_vectors[[sid for sid, _ in rows]] if rows else np.zeros((0, 1))
+        vectors = self.index.vectors_for_sentences([sid for sid, _ in rows]) if rows else np.zeros((0, 1))
         return self._titles[doc], key_sentences(sentences, vectors, n)
 
     def paragraph(self, doc: str, number: int) -> Extract | None:
@@ -268,26 +298,17 @@ class Retriever:
 
     # ------------------------------------------------------------ ranking
 
-    def _rank(self, q_vector: np.ndarray, q_terms: list[str], k: int) -> list[Hit]:
-        """Passages ranked by the mode's signal(s), near-duplicates collapsed, best first."""
+    def _rank(self, q_vector: np.ndarray, q_terms: list[str], k: int, prior: Prior | None = None) -> list[Hit]:
+        """Passages ranked by the mode's signal(s) (and ``prior``), near-duplicates collapsed, best first."""
         n = min(max(k, self.settings.candidates), self.passage_count)
         if n <= 0:
             return []
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        if self.mode in ("hybrid", "dense"):
-            scores, ids = self.index.faiss_index.search(q_vector[None, :], n)
-            dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        if self.mode in ("hybrid", "bm25"):
-            lexical = self.lexical.search(q_terms, n)
-        if self.mode == "hybrid":
-            ranked = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
-        else:
-            ranked = dense or lexical
+        ranked, bm25 = self.index.rank(q_vector, q_terms, n, self.mode)
+        if prior is not None:
+            ranked = prior.rerank(ranked, fused=self.mode == "hybrid")
         ids = [i for i, _ in ranked]
-        passages = self.index.store.passages(ids)
-        cosines = self.index.vectors[ids] @ q_vector if ids else np.zeros(0)
-        bm25 = dict(lexical)
+        passages = self.index.passages(ids)
+        cosines = self.index.vectors_for_passages(ids) @ q_vector if ids else np.zeros(0)
         hits = [
             Hit(i, p, float(score), float(cos), bm25.get(i, 0.0))
             for (i, score), p, cos in zip(ranked, passages, cosines)
@@ -298,15 +319,14 @@ class Retriever:
         """Every sentence of ``hits``' passages, scored as a candidate answer."""
         seen: set[int] = set()
         rows: list[tuple[int, Sentence, int]] = []
-        for rank, hit in enumerate(hits):
-            p = hit.passage
-            for sid, sentence in self.index.store.sentences_between(p.doc, p.start, p.end):
+        for rank, members in enumerate(self.index.sentences_of([h.passage for h in hits])):
+            for sid, sentence in members:
                 if sid not in seen:
                     seen.add(sid)
                     rows.append((sid, sentence, rank))
         if not rows:
             return []
-        cosines = self.index.sentence_vectors[[sid for sid, _, _ in rows]] @ q_vector
+        cosines = self.index.vectors_for_sentences([sid for sid, _, _ in rows]) @ q_vector
         top = hits[0].score or 1.0
         wanted = self.answer_kind(question)
         q_words = set(words(question))
@@ -343,7 +363,7 @@ class Retriever:
 
     def _previous_sentence(self, sentence: Sentence) -> Sentence | None:
         """The sentence before ``sentence`` in its paragraph, if any."""
-        siblings = [x for _, x in self.index.store.paragraph_sentences(sentence.doc, sentence.paragraph)]
+        siblings = [x for _, x in self.index.paragraph_sentences(sentence.doc, sentence.paragraph)]
         at = next((i for i, x in enumerate(siblings) if x.start == sentence.start), 0)
         return siblings[at - 1] if at > 0 else None
 
@@ -395,7 +415,7 @@ class Retriever:
         """
         t = s.sentence
         limit = self.settings.extract_chars
-        siblings = [x for _, x in self.index.store.paragraph_sentences(t.doc, t.paragraph)]
+        siblings = [x for _, x in self.index.paragraph_sentences(t.doc, t.paragraph)]
         at = next((i for i, x in enumerate(siblings) if x.start == t.start), None)
         start, end = t.start, t.end
         if at is not None:
@@ -419,7 +439,9 @@ class Retriever:
 
     def _cited(self, doc: str, paragraph: int, text: str, score: float, start: int, end: int) -> Extract:
         """An extract of ``doc`` with its citation: title, paragraph and, in a PDF, page."""
-        return Extract(doc, self._titles.get(doc, doc), paragraph, text, score, start, end, self._page(doc, start))
+        return Extract(
+            doc, self._titles.get(doc, doc), paragraph, text, score, start, end, self._page(doc, start), self._sources.get(doc)
+        )
 
     def _page(self, doc: str, offset: int) -> int | None:
         pages = self._pages.get(doc)
@@ -428,7 +450,7 @@ class Retriever:
     def _document_text(self, doc: str) -> str | None:
         with self._lock:
             if doc not in self._doc_cache:
-                record = self.index.store.document(doc)
+                record = self.index.document(doc)
                 if record is None:
                     return None
                 self._doc_cache[doc] = record.text

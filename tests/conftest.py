@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,20 @@ def api():
 def embedder():
     # A wide hashing space: unrelated words do not collide into spurious matches.
     return FakeEmbedder(dimension=1024)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1 for the session (tests/pg_server.py); each test makes its own database."""
+    from tests.pg_server import PostgresServer, find_bindir
+
+    if find_bindir() is None:
+        reason = "PostgreSQL server binaries not found (apt-get install postgresql, or set PG_BINDIR)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI installs it (.ci/run): a missing server there is a failure, not a skip
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -73,9 +88,11 @@ def token_appears_in_no_log_line_or_file(tmp_path_factory):
     Every record at DEBUG and above is formatted without the product's redaction filter, so
     this proves the token is never logged in the first place, not only that it gets scrubbed.
     """
-    from tests.fake_bot_api import TOKEN
+    from tests.fake_bot_api import TOKEN, WEBHOOK_SECRET
+    from tests.pg_server import PASSWORD
 
-    secrets = (TOKEN, TOKEN.split(":", 1)[1])
+    # The webhook's secret token and the database password are secrets too.
+    secrets = (TOKEN, TOKEN.split(":", 1)[1], WEBHOOK_SECRET, PASSWORD)
     collect = _Collect()
     root = logging.getLogger()
     level = root.level

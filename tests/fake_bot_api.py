@@ -7,11 +7,21 @@ Usage::
         reply = api.wait_for(lambda: api.sent(chat_id=7))
 
 The server implements the methods the bot calls, records every call with its
-decoded parameters, long-polls ``getUpdates`` like Telegram, validates the HTML
+decoded parameters, long-polls ``getUpdates`` like Telegram (or, once the bot called
+``setWebhook``, POSTs each update to the webhook with its secret token in
+``X-Telegram-Bot-Api-Secret-Token``, retrying until it gets 200), delivering only the
+update types the bot asked for in ``allowed_updates``, validates the HTML
 of ``sendMessage``/``editMessageText`` the way Telegram does (allowed tags only,
-proper nesting, only &lt; &gt; &amp; &quot; and numeric entities, at most 4096
-characters of visible text) and answers 400 "can't parse entities" otherwise.
-Faults (400, 429 with retry_after, 500) can be queued per method.
+proper nesting, only &lt; &gt; &amp; &quot; and numeric entities, links only to
+http(s)/tg URLs, at most 4096 characters of visible text) and answers 400
+"can't parse entities" otherwise.  Faults (400, 429 with retry_after, 500) can be
+queued per method.
+
+Files: ``api.private_document(user, "report.pdf", data)`` registers a file and
+builds the message carrying it; ``getFile`` answers its ``file_path`` (400 "file is
+too big" over 20 MB, like the public Bot API) and ``GET /file/bot<token>/<file_path>``
+serves its bytes, recorded as a call to the pseudo-method ``download``.
+``api.cut_next_download()`` sends half a file and drops the connection.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import asyncio
 import html
 import itertools
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,15 +40,20 @@ from typing import Any, Callable
 from aiohttp import web
 
 TOKEN = "123456789:AAFakeTokenForTests_do-not-log-me"
+# The secret token tests give a bot in webhook mode (never logged either).
+WEBHOOK_SECRET = "webhook-secret-for-tests_never-logged"
 BOT_ID = 123456789
 BOT_USERNAME = "cited_answers_bot"
 MAX_TEXT = 4096
+# The public Bot API serves downloads of files up to 20 MB (getFile fails above).
+MAX_DOWNLOAD = 20 * 1024 * 1024
 # Pseudo-statuses for faults below HTTP: a dropped connection and a request left hanging.
 DROP = 0
 HANG = -1
+SLOW = -2  # not a fault: the call is held, then done as usual
 
 # Parameters the Bot API takes as plain strings; everything else PTB sends JSON-encoded.
-_STRING_PARAMS = {"text", "parse_mode", "action", "callback_query_id", "url", "language_code", "data"}
+_STRING_PARAMS = {"text", "parse_mode", "action", "callback_query_id", "url", "language_code", "data", "caption"}
 
 # Tag -> attributes allowed on it (Telegram's HTML parse mode).
 _TAGS: dict[str, set[str]] = {
@@ -69,6 +85,10 @@ class _TelegramHTML(HTMLParser):
                 self.fail(f"unsupported attribute \"{name}\" of tag \"{tag}\"")
         if tag == "span" and dict(attrs).get("class") != "tg-spoiler":
             self.fail("span must have class tg-spoiler")
+        if tag == "a":
+            href = dict(attrs).get("href") or ""
+            if not re.fullmatch(r"(https?|tg)://[^\s<>\"]+", href):
+                self.fail(f"wrong URL in a link: {href!r}")
         if tag == "blockquote" and "blockquote" in self.stack:
             self.fail("blockquote can't be nested")
         if ("pre" in self.stack or "code" in self.stack) and not (tag == "code" and self.stack[-1:] == ["pre"]):
@@ -138,6 +158,15 @@ class Call:
     at: float = field(default_factory=time.perf_counter)
 
 
+@dataclass
+class Delivery:
+    """One attempt to POST an update to the webhook: our attempt number and the status we got (0: no answer)."""
+
+    update_id: int
+    attempt: int
+    status: int
+
+
 class FakeBotApi:
     """The fake server; runs its own event loop in a background thread."""
 
@@ -159,6 +188,17 @@ class FakeBotApi:
         self.channels: dict[str, int] = {}
         self.removed_chats: set[int] = set()
         self.chat_admins: dict[int, set[int]] = {}
+        # Webhook mode: the last setWebhook's parameters, and every delivery attempt made.
+        self.webhook: dict | None = None
+        self.deliveries: list[Delivery] = []
+        self._session = None  # aiohttp.ClientSession for webhook deliveries, on the server's loop
+        self._delivering: set[asyncio.Task] = set()
+        # Files the bot can fetch: file_id -> (file_path, bytes); the size getFile reports may differ.
+        self.files: dict[str, tuple[str, bytes, int]] = {}
+        self._file_ids = itertools.count(1)
+        self._cut_downloads = 0
+        self.allowed_updates: list[str] | None = None  # as the bot last asked (getUpdates or setWebhook)
+
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new_update: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
@@ -183,7 +223,7 @@ class FakeBotApi:
             self._loop.run_until_complete(self._start_server())
             ready.set()
             self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.run_until_complete(self._shutdown())
             self._loop.close()
 
         self._thread = threading.Thread(target=serve, name="fake-bot-api", daemon=True)
@@ -196,11 +236,20 @@ class FakeBotApi:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
+
+    async def _shutdown(self) -> None:
+        for task in list(self._delivering):
+            task.cancel()
+        await asyncio.gather(*self._delivering, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        await self._runner.cleanup()
 
     def stop(self) -> None:
         if self._loop and self._thread:
@@ -222,13 +271,23 @@ class FakeBotApi:
     # ------------------------------------------------------------ test side
 
     def inject(self, update: dict) -> int:
-        """Queue an update for the bot's next getUpdates; returns its update_id."""
+        """Queue an update for the bot's next getUpdates, or POST it to the webhook if one is set; returns its update_id."""
         update = dict(update, update_id=next(self._update_ids))
         with self._cond:
             self.injected_at[update["update_id"]] = time.perf_counter()
-            self._updates.append(update)
-        self._loop.call_soon_threadsafe(self._new_update.set)
+            webhook = self.webhook
+            if webhook is None:
+                self._updates.append(update)
+        if webhook is None:
+            self._loop.call_soon_threadsafe(self._new_update.set)
+        else:
+            self._loop.call_soon_threadsafe(self._deliver_soon, update)
         return update["update_id"]
+
+    def delivered(self, update_id: int) -> bool:
+        """The webhook answered 200 to this update."""
+        with self._cond:
+            return any(d.update_id == update_id and d.status == 200 for d in self.deliveries)
 
     def release_polls(self) -> None:
         """End long polls now, empty: lets a stopping bot finish without waiting out its timeout."""
@@ -246,6 +305,10 @@ class FakeBotApi:
     def hang_next(self, method: str, seconds: float, times: int = 1) -> None:
         """Hold the next ``times`` calls of ``method`` for ``seconds`` (past the client's timeout), undone."""
         self.fail_next(method, HANG, "timed out", retry_after=seconds, times=times)
+
+    def slow_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds``, then do them as usual."""
+        self.fail_next(method, SLOW, "slow", retry_after=seconds, times=times)
 
     def fail_next(self, method: str, status: int, description: str, retry_after: int | None = None, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with an error instead of doing them."""
@@ -284,7 +347,98 @@ class FakeBotApi:
                 return
             time.sleep(seconds - idle)
 
+    def cut_next_download(self, times: int = 1) -> None:
+        """Serve only the first half of the next ``times`` file downloads, then drop the connection."""
+        with self._cond:
+            self._cut_downloads += times
+
+    def downloads(self) -> list[Call]:
+        return self.calls_to("download", ok_only=False)
+
     # Update builders ---------------------------------------------------
+
+    def add_file(self, data: bytes, file_name: str = "file", *, file_size: int | None = None) -> dict:
+        """Register a file on the server; returns the Bot API ``Document`` describing it."""
+        number = next(self._file_ids)
+        file_id = f"BQACAgIAAxkBAAI{number:06d}"
+        path = f"documents/file_{number}.{file_name.rsplit('.', 1)[-1] if '.' in file_name else 'bin'}"
+        size = len(data) if file_size is None else file_size
+        with self._cond:
+            self.files[file_id] = (path, data, size)
+        return {"file_id": file_id, "file_unique_id": f"AgAD{number:06d}", "file_name": file_name, "file_size": size}
+
+    def private_document(
+        self,
+        user_id: int,
+        file_name: str | None,
+        data: bytes,
+        *,
+        caption: str | None = None,
+        mime_type: str | None = None,
+        file_size: int | None = None,
+        forward_from_channel: dict | None = None,
+    ) -> dict:
+        """A message in the private chat with ``user_id`` carrying a file (``file_size`` may lie, as a test needs)."""
+        document = self.add_file(data, file_name or "file", file_size=file_size)
+        if file_name is None:
+            del document["file_name"]
+        if mime_type:
+            document["mime_type"] = mime_type
+        update = self.private_text(user_id, "")
+        message = update["message"]
+        del message["text"]
+        message["document"] = document
+        if caption:
+            message["caption"] = caption
+        if forward_from_channel:
+            message["forward_origin"] = forward_from_channel
+        return update
+
+    def private_photo(self, user_id: int) -> dict:
+        update = self.private_text(user_id, "")
+        message = update["message"]
+        del message["text"]
+        message["photo"] = [{"file_id": "AgACphoto", "file_unique_id": "AQADphoto", "width": 90, "height": 90, "file_size": 1200}]
+        return update
+
+    def channel(self, chat_id: int, username: str | None = "news", title: str = "News desk") -> dict:
+        chat = {"id": chat_id, "type": "channel", "title": title}
+        if username:
+            chat["username"] = username
+        return chat
+
+    def channel_post(self, chat: dict, text: str, *, message_id: int | None = None, reply_to: dict | None = None) -> dict:
+        """A ``channel_post`` update: ``text`` posted in the channel ``chat`` (see ``channel``)."""
+        post = {
+            "message_id": next(self._message_ids) if message_id is None else message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "sender_chat": chat,
+            "text": text,
+        }
+        if text.startswith("/"):
+            post["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_length(text.split()[0])}]
+        if reply_to is not None:
+            post["reply_to_message"] = reply_to
+        return {"channel_post": post}
+
+    def edited_channel_post(self, post_update: dict, text: str) -> dict:
+        """An ``edited_channel_post`` update: the post of ``post_update`` now reads ``text``."""
+        post = dict(post_update.get("channel_post") or post_update["edited_channel_post"], text=text)
+        post["edit_date"] = int(time.time())
+        return {"edited_channel_post": post}
+
+    def forwarded_post(self, user_id: int, post_update: dict) -> dict:
+        """The channel post of ``post_update``, forwarded by ``user_id`` to the bot's private chat."""
+        post = post_update["channel_post"]
+        update = self.private_text(user_id, post["text"])
+        update["message"]["forward_origin"] = self.channel_origin(post["chat"], post["message_id"], post["date"])
+        return update
+
+    def channel_origin(self, chat: dict, message_id: int, date: int | None = None) -> dict:
+        return {"type": "channel", "chat": chat, "message_id": message_id, "date": date or int(time.time())}
+
+    # Update builders (messages) -----------------------------------------
 
     def user(self, user_id: int, name: str = "Ada") -> dict:
         return {"id": user_id, "is_bot": False, "first_name": name}
@@ -354,6 +508,9 @@ class FakeBotApi:
         with self._cond:
             faults = self._faults.get(method)
             fault = faults.pop(0) if faults else None
+        if fault and fault[0] == SLOW:
+            await asyncio.sleep(fault[2])
+            fault = None
         if fault:
             status, description, retry_after = fault
             if status == DROP:  # the connection dies before any answer; nothing was done
@@ -387,6 +544,9 @@ class FakeBotApi:
         form = await request.post() if request.can_read_body else {}
         params: dict[str, Any] = dict(request.query)
         for key, value in form.items():
+            if isinstance(value, web.FileField):  # an uploaded file (sendPhoto): keep its bytes
+                params[key] = value.file.read()
+                continue
             if not isinstance(value, str):
                 continue
             if key in _STRING_PARAMS:
@@ -422,14 +582,116 @@ class FakeBotApi:
             raise _ApiError("Bad Request: message is too long")
         return visible
 
+    def _api_getFile(self, params):
+        file_id = params.get("file_id")
+        with self._cond:
+            known = self.files.get(file_id)
+        if known is None:
+            raise _ApiError("Bad Request: invalid file_id")
+        path, data, size = known
+        if size > MAX_DOWNLOAD:
+            raise _ApiError("Bad Request: file is too big")
+        return {"file_id": file_id, "file_unique_id": "AgAD" + file_id[-6:], "file_size": size, "file_path": path}
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info["path"]
+        call = Call("download", {"file_path": path})
+        if request.match_info["token"] != self.token:
+            call.status = 401
+            self._record(call)
+            return web.Response(status=401, text="Unauthorized")
+        with self._cond:
+            data = next((d for p, d, _ in self.files.values() if p == path), None)
+            cut = self._cut_downloads > 0 and data is not None
+            if cut:
+                self._cut_downloads -= 1
+        if data is None:
+            call.status = 404
+            self._record(call)
+            return web.Response(status=404, text="Not Found")
+        if not cut:
+            self._record(call)
+            return web.Response(body=data, content_type="application/octet-stream")
+        # Half the file, then the connection drops: the client must not keep what it got.
+        call.status, call.error = DROP, "connection dropped halfway"
+        self._record(call)
+        response = web.StreamResponse(headers={"Content-Length": str(len(data)), "Content-Type": "application/octet-stream"})
+        await response.prepare(request)
+        await response.write(data[: len(data) // 2])
+        request.transport.close()
+        return response
+
     def _api_getMe(self, params):
         return dict(self.bot, can_join_groups=True, can_read_all_group_messages=False, supports_inline_queries=False)
 
     def _api_deleteWebhook(self, params):
+        with self._cond:
+            self.webhook = None
+        return True
+
+    def _api_setWebhook(self, params):
+        if not str(params.get("url", "")).startswith(("http://", "https://")):
+            raise _ApiError("Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        with self._cond:
+            self.webhook = {
+                "url": params["url"],
+                "secret_token": params.get("secret_token"),
+                "allowed_updates": params.get("allowed_updates"),
+                "max_connections": int(params.get("max_connections") or 40),
+            }
+            if params.get("allowed_updates") is not None:
+                self.allowed_updates = list(params["allowed_updates"])
+            waiting, self._updates = self._updates, []
+        for update in waiting:  # what was queued for getUpdates now goes to the webhook
+            self._deliver_soon(update)
         return True
 
     def _api_getWebhookInfo(self, params):
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        with self._cond:
+            url = self.webhook["url"] if self.webhook else ""
+        return {"url": url, "has_custom_certificate": False, "pending_update_count": len(self._delivering)}
+
+    # Webhook deliveries -------------------------------------------------
+
+    def _deliver_soon(self, update: dict) -> None:
+        with self._cond:
+            allowed = (self.webhook or {}).get("allowed_updates")
+        if allowed and not set(update) - {"update_id"} <= set(allowed):
+            return  # Telegram never delivers a type the bot did not ask for
+        task = self._loop.create_task(self._deliver(update))
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
+
+    async def _deliver(self, update: dict) -> None:
+        """POST ``update`` to the webhook until it answers 200, as Telegram does (backing off, up to a minute)."""
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        delay = 0.05
+        for attempt in itertools.count(1):
+            with self._cond:
+                webhook = self.webhook
+            if webhook is None:  # deleted meanwhile: back to getUpdates
+                with self._cond:
+                    self._updates.append(update)
+                self._new_update.set()
+                return
+            headers = {"Content-Type": "application/json"}
+            if webhook["secret_token"]:
+                headers["X-Telegram-Bot-Api-Secret-Token"] = webhook["secret_token"]
+            try:
+                async with self._session.post(webhook["url"], data=json.dumps(update), headers=headers) as response:
+                    status = response.status
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                status = 0
+            with self._cond:
+                self.deliveries.append(Delivery(update["update_id"], attempt, status))
+                self._cond.notify_all()
+            if status == 200 or attempt >= 60:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _api_setMyCommands(self, params):
         scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
@@ -483,11 +745,25 @@ class FakeBotApi:
             "from": self.bot,
             "text": visible,
         }
-        if params.get("reply_markup"):
+        if (params.get("reply_markup") or {}).get("inline_keyboard"):  # as Telegram: only inline keyboards come back
             message["reply_markup"] = params["reply_markup"]
         with self._cond:
             self._messages[(chat_id, message["message_id"])] = message
         return message
+
+    def _api_sendPhoto(self, params):
+        photo = params.get("photo")
+        if not isinstance(photo, bytes) or not photo.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise _ApiError("Bad Request: IMAGE_PROCESS_FAILED")
+        caption = params.get("caption", "")
+        visible = parse_telegram_html(caption) if params.get("parse_mode") == "HTML" else caption
+        if utf16_length(visible) > 1024:
+            raise _ApiError("Bad Request: message caption is too long")
+        chat_id = self._chat_id(params["chat_id"])
+        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        size = {"file_id": f"photo{next(self._message_ids)}", "file_unique_id": "u", "width": 960, "height": 432}
+        return {"message_id": next(self._message_ids), "date": int(time.time()), "chat": chat, "from": self.bot,
+                "photo": [size], "caption": visible}
 
     def _api_editMessageText(self, params):
         visible = self._check_text(params)
@@ -503,14 +779,20 @@ class FakeBotApi:
         return message
 
     async def _api_getUpdates(self, params):
+        if self.webhook is not None:
+            raise _ApiError("Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first", status=409)
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
         deadline = time.monotonic() + timeout
+        if params.get("allowed_updates") is not None:
+            self.allowed_updates = list(params["allowed_updates"])
         while True:
             with self._cond:
                 if offset:
                     self._updates = [u for u in self._updates if u["update_id"] >= offset]  # confirmed
+                if self.allowed_updates:  # Telegram never delivers a type the bot did not ask for
+                    self._updates = [u for u in self._updates if set(u) - {"update_id"} <= set(self.allowed_updates)]
                 pending = [u for u in self._updates if u["update_id"] >= offset][:limit]
                 self._new_update.clear()
             remaining = deadline - time.monotonic()
@@ -538,8 +820,9 @@ class BotRunner:
         self._thread: threading.Thread | None = None
         self.crashed: BaseException | None = None
 
-    def start(self, api: FakeBotApi) -> "BotRunner":
-        from bot.app import run_polling
+    def start(self, api: FakeBotApi, *, telegram=None, secret: str | None = None) -> "BotRunner":
+        """Run the bot; with ``telegram`` (a TelegramConfig with ``webhook_url``) as a webhook, else long polling."""
+        from bot.app import run_polling, run_webhook
 
         self.api = api
         api.resume_polls()
@@ -548,7 +831,10 @@ class BotRunner:
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
             try:
-                run_polling(self.application, stop_signals=None, poll_interval=0.0, timeout=1)
+                if telegram is not None and telegram.webhook_url:
+                    run_webhook(self.application, telegram, secret or "", stop_signals=None)
+                else:
+                    run_polling(self.application, stop_signals=None, poll_interval=0.0, timeout=1)
             except BaseException as exc:  # surfaced by start() / stop()
                 self.crashed = exc
 

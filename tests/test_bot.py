@@ -247,7 +247,7 @@ def test_start_help_sources_and_the_command_menu(bot):
     assert menu['{"type": "default"}'] == ["ask", "sources", "start", "help"]
     assert menu['{"type": "all_chat_administrators"}'] == ["ask", "sources", "start", "help", "subscribe", "unsubscribe"]
     assert menu[f'{{"chat_id": {ADMIN}, "type": "chat"}}'] == [
-        "ask", "sources", "start", "help", "subscribe", "unsubscribe", "digest", "reindex"
+        "ask", "sources", "start", "help", "subscribe", "unsubscribe", "digest", "reindex", "add", "forget", "stats"
     ]
 
 

@@ -55,9 +55,10 @@ def test_ask_json_reads_questions_from_stdin_one_object_per_line(built):
     assert "Syed Haider Shah" in first["answer"] and "Elizabeth Richard" in first["answer"]
     assert 1 <= len(first["extracts"]) <= 3
     for extract in first["extracts"]:
-        assert set(extract) == {"doc", "title", "paragraph", "page", "text", "score"}
+        assert set(extract) == {"doc", "title", "paragraph", "page", "source", "text", "score"}
         assert extract["doc"] == "article.txt" and isinstance(extract["paragraph"], int)
         assert extract["page"] is None  # pages are for PDFs
+        assert extract["source"] is None  # sources are for documents that came with a link
         assert isinstance(extract["score"], float)
         assert extract["text"] in SEED_ARTICLE.read_text(encoding="utf-8")
     assert second["answered"] is False and second["answer"] is None
@@ -90,6 +91,26 @@ def test_ask_text_mode_prints_answer_and_numbered_citations(built):
     assert result.stdout.startswith("Answer: ") and "Elizabeth Richard" in result.stdout
     assert "[1] ISLAMABAD: Pakistan and the United States" in result.stdout and "paragraph 2" in result.stdout
     assert re.search(r"; confidence [01]\.\d\d\)$", result.stdout.splitlines()[1]) and "(score " not in result.stdout
+
+
+def test_ask_follow_up_reads_each_line_as_a_possible_follow_up_to_the_line_before(built):
+    root, _ = built
+    lines = "Who co-chaired the dialogue?\nAnd when was it held?\nHow many police did the United States train?\n"
+    result = run("retrieval", "ask", "--config", str(root / "config.toml"), "--json", "--follow-up", stdin=lines)
+    assert result.returncode == 0, result.stderr
+    first, follow, new_topic = (json.loads(line) for line in result.stdout.strip().splitlines())
+    assert first["follow_up_to"] is None
+    assert follow["follow_up_to"] == "Who co-chaired the dialogue?"
+    assert "May 10" in follow["extracts"][0]["text"] or "last week" in follow["extracts"][0]["text"]
+    assert new_topic["follow_up_to"] is None and "300 police" in new_topic["answer"]
+    # Without --follow-up the same lines are answered alone, and the JSON has no follow_up_to.
+    alone = [json.loads(line) for line in run("retrieval", "ask", "--config", str(root / "config.toml"), "--json", stdin=lines).stdout.splitlines()]
+    assert "follow_up_to" not in alone[1] and alone[2]["answer"] == new_topic["answer"]
+
+    text = run("retrieval", "ask", "--config", str(root / "config.toml"), "--follow-up", stdin=lines).stdout
+    assert "(Taking this as a follow-up to: Who co-chaired the dialogue?)\n" in text  # the line opens the reply
+    refused = run("retrieval", "ask", "--config", str(root / "config.toml"), "--follow-up", "When was it held?")
+    assert refused.returncode == 2 and "--follow-up reads the questions from stdin" in refused.stderr
 
 
 def test_ask_without_an_index_fails_with_one_line(tmp_path):

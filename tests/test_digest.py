@@ -15,6 +15,7 @@ from bot.digest import (
     render_document_intro,
 )
 from bot.digest_store import DigestStore
+from bot.state import StateDB
 from retrieval.summary import KeySentence, key_sentences
 from tests.fakes import FakeEmbedder, SEED_ARTICLE
 
@@ -138,16 +139,16 @@ def test_document_summary_uses_stored_vectors_verbatim_without_a_model_call(conf
 
 
 def test_store_remembers_carried_versions_and_slots_across_reopen(tmp_path):
-    path = tmp_path / "digest.sqlite"
+    path = tmp_path / "state.sqlite"
     now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
-    store = DigestStore(path)
+    store = DigestStore(StateDB.open_sqlite(path))
     store.sync_configured(("@news_channel", -100123), now)
     assert store.subscribers() == ["-100123", "@news_channel"]
     store.record("@news_channel", slot=now, documents={"a.txt": "h1"}, posted=now)
     assert store.unsubscribe("-100123", by="user:7")
-    store.close()
+    store.db.close()
 
-    again = DigestStore(path)
+    again = DigestStore(StateDB.open_sqlite(path))
     again.sync_configured(("@news_channel", -100123), now)  # a stored unsubscribe wins over config
     assert again.subscribers() == ["@news_channel"]
     assert again.carried("@news_channel") == {"a.txt": "h1"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -209,3 +210,17 @@ def test_setup_logging_quietens_http_libraries_and_filters_every_handler():
                 handler.removeFilter(f)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+def test_follow_up_answer_opens_with_one_escaped_line_naming_the_previous_question():
+    from retrieval.followup import Turn
+
+    answer = replace(answered("The talks were held in Valletta."), context=Turn(NASTY, ()))
+    [text] = render.answer_page(answer, 0, 3)
+    head, rest = text.split("\n\n", 1)
+    assert head == "<i>Taking this as a follow-up to: " + render.esc(NASTY) + "</i>"
+    assert parse_telegram_html(head) == "Taking this as a follow-up to: " + NASTY
+    assert rest.startswith("<b>Answer:</b> The talks were held in Valletta.")
+    [alone] = render.answer_page(answered("The talks were held in Valletta."), 0, 3)
+    assert alone == rest  # nothing else changes
+    assert render.answer_page(answer, 1, 1)[0].startswith("<b>More extracts</b>")  # said once, on the first page

@@ -1,0 +1,229 @@
+"""Follow-up questions: "And when was it held?" answered with what the previous turn was about.
+
+Usage::
+
+    first = retriever.answer("Who co-chaired the dialogue?")
+    later = retriever.answer("And when was it held?", context=first.turn)
+    later.context            # first.turn when it was read as a follow-up, None when answered alone
+    Turn.from_json(first.turn.to_json()) == first.turn   # turns are kept in the bot's state store
+
+A question asked after another one is first answered alone, as always.  It is read
+as a follow-up only when it leans on the previous turn: it refers back ("it",
+"she", "that") or is elliptical ("And by 2000?", "What about Holden?") and has
+few topic words of its own or little evidence alone, or it has almost no topic
+words and little evidence.  A question that stands on its own is answered exactly
+as it would be alone, so a new topic is never bent by the previous one.
+
+A follow-up is retrieved again with the previous turn's context, never by writing
+a new question: its topic terms join the question's terms (BM25, word coverage),
+the previous query vector is mixed into the question's (dense search, sentence
+cosine), and the passages of the paragraph the previous answer cited, then of its
+document nearest that paragraph, get a rank prior fused with the two rankings.
+The weights and the decision were chosen on the ``fit`` half of
+``eval/follow_ups.jsonl`` (``python -m eval.follow_ups --grid``) and are reported
+on the other half; see docs/quality.md.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from core.text import words
+
+if TYPE_CHECKING:
+    from retrieval.retriever import Answer, Retriever
+
+# Words that point outside the question: a person, a thing or an event named before.
+_REFERRING = frozenset(
+    "he she it its they them their theirs his her hers him himself herself itself themselves "
+    "there that this these those such same former latter".split()
+)
+_BE = frozenset("is are was were be been".split())
+# Openings of an elliptical question: "And by 2000?", "What about Holden?", "Why?".
+_OPENERS = re.compile(r"^(?:and|but|so|also|then|or|what about|how about|what of|same for|and what about)\b", re.IGNORECASE)
+# A question this short (in words) is elliptical whatever it says: "Why?", "In what year?".
+SHORT_WORDS = 3
+# Topic terms a turn carries forward (its own first, then inherited ones): enough for a
+# topic, few enough that the follow-up's own words still lead.
+TURN_TERMS = 8
+# Passages of the cited document given the rank prior, nearest the cited paragraph first.
+PRIOR_PASSAGES = 24
+
+
+@dataclass(frozen=True)
+class FollowUpSettings:
+    """How a follow-up is recognised and retrieved; chosen on the fit half of eval/follow_ups.jsonl."""
+
+    # Decision: an elliptical question ("And by 2000?"), or one with a pronoun and one topic
+    # term at most, is a follow-up; one with a pronoun is when it has at most ``cue_terms``
+    # topic terms and answers alone with confidence below ``cue_confidence`` (above 1: always;
+    # the fit half preferred no confidence gate here); any question is when it has at most
+    # ``bare_terms`` topic terms and confidence below ``bare_confidence``.
+    cue_terms: int = 3
+    cue_confidence: float = 1.01
+    bare_terms: int = 2
+    bare_confidence: float = 0.3
+    # Retrieval: weight of the previous query vector mixed into the question's, and of the
+    # rank prior on the cited paragraph's passages (1.0 counts like one more ranking).
+    vector: float = 0.5
+    prior: float = 2.0
+    # The previous turn's terms always rank passages; they also score the answer sentence
+    # (and the abstention evidence) only for a question with at most this many terms of its
+    # own: otherwise the previous answer's sentence, which holds them all, wins too often.
+    score_inherited: int = 1
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one question was about, for the question after it."""
+
+    question: str  # as asked: shown in "Taking this as a follow-up to: ..."
+    terms: tuple[str, ...]  # topic terms: the question's own, then those it inherited as a follow-up
+    vector: tuple[float, ...] = ()  # the query vector it was searched with (unit length)
+    doc: str | None = None  # where its answer (or best candidate) was
+    paragraph: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "terms": list(self.terms),
+            # Four decimals: 3 KB of JSON for MiniLM's 384 dimensions, no change in ranking.
+            "vector": [round(float(x), 4) for x in self.vector],
+            "doc": self.doc,
+            "paragraph": self.paragraph,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Turn | None":
+        """The turn ``to_json`` wrote, or None for anything else (an old or damaged record is no context)."""
+        try:
+            question = data["question"]
+            terms = tuple(str(t) for t in data.get("terms", ()))
+            vector = tuple(float(x) for x in data.get("vector", ()))
+            doc = data.get("doc")
+            paragraph = data.get("paragraph")
+            if not isinstance(question, str) or not (doc is None or isinstance(doc, str)):
+                return None
+            if paragraph is not None and (not isinstance(paragraph, int) or isinstance(paragraph, bool)):
+                return None
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return None
+        return cls(question, terms, vector, doc, paragraph)
+
+
+def elliptical(question: str) -> bool:
+    """Whether ``question`` is a fragment that continues another: "And by 2000?", "What about Holden?", "Why?"."""
+    tokens = words(question)
+    return bool(tokens) and (bool(_OPENERS.match(question.strip())) or len(tokens) <= SHORT_WORDS)
+
+
+def refers_back(question: str) -> bool:
+    """Whether ``question`` has a pronoun or demonstrative pointing outside it ("she", "it", "that")."""
+    tokens = words(question)
+    for i, token in enumerate(tokens):
+        if token in _REFERRING and not (token == "there" and i and tokens[i - 1] in _BE):
+            return True  # "there" after "is/are" is existential ("How many are there?"), not a place
+    return False
+
+
+def is_follow_up(question: str, own_terms: Sequence[str], confidence: float, settings: FollowUpSettings = FollowUpSettings()) -> bool:
+    """Whether ``question`` (with ``own_terms``, answered alone with ``confidence``) leans on the previous turn."""
+    own = len(set(own_terms))
+    if elliptical(question) or (own <= 1 and refers_back(question)):
+        return own <= settings.cue_terms
+    if refers_back(question) and own <= settings.cue_terms and confidence < settings.cue_confidence:
+        return True
+    return own <= settings.bare_terms and confidence < settings.bare_confidence
+
+
+def context_terms(own_terms: Sequence[str], context: Turn) -> list[str]:
+    """The question's terms, then the previous turn's topic terms it does not have."""
+    seen = set(own_terms)
+    return list(own_terms) + [t for t in context.terms if t not in seen and not seen.add(t)]
+
+
+def context_vector(q_vector: np.ndarray, context: Turn, weight: float) -> np.ndarray:
+    """The question's vector with the previous turn's mixed in (unit length); the question's alone if none fits."""
+    if not context.vector or len(context.vector) != len(q_vector) or weight <= 0:
+        return q_vector
+    mixed = q_vector + weight * np.asarray(context.vector, dtype=q_vector.dtype)
+    norm = float(np.linalg.norm(mixed))
+    return mixed / norm if norm > 0 else q_vector
+
+
+def turn_terms(own_terms: Sequence[str], context: Turn | None) -> tuple[str, ...]:
+    """The topic terms a turn carries forward: its own, then (for a follow-up) inherited ones."""
+    terms = context_terms(own_terms, context) if context is not None else list(dict.fromkeys(own_terms))
+    return tuple(terms[: max(TURN_TERMS, len(set(own_terms)))])
+
+
+class Prior:
+    """A rank prior on the passages near the previous answer, fused into a ranking like one more ranker."""
+
+    def __init__(self, ids: Sequence[int], weight: float, k: int = 60):
+        self.bonus = {i: weight / (k + rank) for rank, i in enumerate(ids, start=1)}
+
+    @classmethod
+    def near(cls, passages: Sequence[tuple[int, Any]], paragraph: int | None, weight: float) -> "Prior | None":
+        """The prior over one document's ``(id, passage)`` pairs: the cited paragraph first, then by distance from it."""
+        if not passages or weight <= 0:
+            return None
+        anchor = paragraph or 1
+
+        def distance(item) -> int:
+            p = item[1]
+            return 0 if p.paragraph <= anchor <= p.paragraph_end else min(abs(p.paragraph - anchor), abs(p.paragraph_end - anchor))
+
+        # Ties in document order (not by id: a Milvus store's ids are hashes).
+        ordered = sorted(passages, key=lambda item: (distance(item), item[1].start))[:PRIOR_PASSAGES]
+        return cls([i for i, _ in ordered], weight)
+
+    def rerank(self, ranked: Sequence[tuple[int, float]], *, fused: bool) -> list[tuple[int, float]]:
+        """``ranked`` (id, score) with the prior added; ``fused=False`` first turns raw scores into rank scores."""
+        base = dict(ranked) if fused else {i: 1.0 / (60 + rank) for rank, (i, _) in enumerate(ranked, start=1)}
+        for i, bonus in self.bonus.items():
+            base[i] = base.get(i, 0.0) + bonus
+        order = {i: n for n, (i, _) in enumerate(ranked)}
+        return sorted(base.items(), key=lambda pair: (-pair[1], order.get(pair[0], math.inf), pair[0]))
+
+
+def make_turn(question: str, own_terms: Sequence[str], vector: np.ndarray, answer: "Answer", context: Turn | None = None) -> Turn:
+    """The turn ``answer`` makes: its topic terms, query vector and, when it answered, where."""
+    cited = answer.sentence if answer.answered else None
+    return Turn(
+        question,
+        turn_terms(own_terms, context),
+        tuple(float(x) for x in vector),
+        cited.doc if cited else None,
+        cited.paragraph if cited else None,
+    )
+
+
+def answer_in_context(
+    retriever: "Retriever",
+    question: str,
+    q_vector: np.ndarray,
+    q_terms: list[str],
+    alone: "Answer",
+    context: Turn,
+    top_k: int,
+) -> "Answer":
+    """``alone`` if ``question`` stands on its own, else the answer retrieved with ``context``."""
+    settings = retriever.follow_up
+    if not is_follow_up(question, q_terms, alone.confidence, settings):
+        return replace(alone, turn=make_turn(question, q_terms, q_vector, alone))
+    terms = context_terms(q_terms, context)
+    vector = context_vector(q_vector, context, settings.vector)
+    prior = None
+    if context.doc is not None:
+        prior = Prior.near(retriever.index.doc_passages(context.doc), context.paragraph, settings.prior)
+    if settings.score_inherited >= len(set(q_terms)):
+        answer = retriever._answer_with(question, vector, terms, top_k, prior)
+    else:
+        answer = retriever._answer_with(question, vector, q_terms or terms, top_k, prior, rank_terms=terms)
+    return replace(answer, context=context, turn=make_turn(question, q_terms, vector, answer, context))

@@ -1,0 +1,131 @@
+"""Follow-up questions in retrieval: the decision, the turn record, and answers with and without context."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.build import build_index
+from index.chunk import Passage
+from index.lexical import question_terms
+from retrieval.followup import Prior, Turn, context_vector, is_follow_up, refers_back
+from retrieval.retriever import Retriever
+from tests.fakes import FakeEmbedder, write_config
+
+HARBOUR = """# Harbour Talks
+
+The harbour talks were co-chaired by Ines Duarte and Tomas Berg, the two port directors.
+
+The talks were held in the city of Valletta on 12 June, in the old customs house by the quay.
+
+The ferry union asked for longer docking hours for the night boats and a new waiting room.
+"""
+
+ORCHARD = """# Orchard Notes
+
+The orchard cooperative planted four hundred pear trees on the hill above the village.
+
+Beekeepers moved thirty hives into the orchard when the blossoms opened in April.
+
+The orchard fair, with pear tastings and beekeeping stalls, was held in the city of Mdina in May.
+"""
+
+
+def decide(question: str, confidence: float) -> bool:
+    return is_follow_up(question, question_terms(question), confidence)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["And when was it held?", "Why?", "And by 2000?", "What about Holden?", "How many did he give?", "What nationality is he?", "In what year?"],
+)
+def test_fragments_and_questions_leaning_on_a_pronoun_are_follow_ups(question):
+    assert decide(question, confidence=0.95)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many square kilometres of the Amazon forest had been lost by 2000?",
+        "When did Honda, Toyota and Nissan open US assembly plants?",
+        "How many examination boards are there in India?",  # "there" after "are" points nowhere
+        "What did Martin Luther say about the Jews in his later writings?",  # its pronoun is inside it
+    ],
+)
+def test_questions_that_stand_on_their_own_are_not_follow_ups(question):
+    assert not decide(question, confidence=0.9)
+
+
+def test_a_bare_question_is_a_follow_up_only_when_it_finds_little_alone():
+    assert decide("Where did the ferry stop?", confidence=0.1)
+    assert not decide("Where did the ferry stop?", confidence=0.95)
+
+
+def test_refers_back_ignores_existential_there():
+    assert refers_back("Who lived there?")
+    assert not refers_back("Are there any pear trees?")
+
+
+def test_turn_round_trips_through_json_and_refuses_damaged_records():
+    turn = Turn("Who co-chaired the talks?", ("chair", "talks"), (0.6, 0.8), "harbour.md", 2)
+    again = Turn.from_json(turn.to_json())
+    assert again == turn
+    for junk in (None, "text", {"terms": []}, {"question": 7}, {"question": "q", "paragraph": "2"}, {"question": "q", "vector": ["x"]}):
+        assert Turn.from_json(junk) is None
+
+
+def test_context_vector_mixes_in_the_previous_query_and_ignores_one_of_another_size():
+    q = np.array([1.0, 0.0], dtype=np.float32)
+    mixed = context_vector(q, Turn("q", (), (0.0, 1.0)), weight=1.0)
+    assert np.allclose(mixed, [np.sqrt(0.5), np.sqrt(0.5)])
+    assert context_vector(q, Turn("q", (), (0.0, 1.0, 0.0)), weight=1.0) is q
+
+
+def test_prior_puts_the_cited_paragraph_first_then_its_neighbours():
+    passages = [(10 + n, Passage("d", n, n, 0, 1, "x")) for n in range(1, 6)]
+    prior = Prior.near(passages, paragraph=3, weight=1.0)
+    order = sorted(prior.bonus, key=prior.bonus.get, reverse=True)
+    assert order[0] == 13 and set(order[1:3]) == {12, 14} and set(order[3:]) == {11, 15}
+    reranked = [i for i, _ in prior.rerank([(99, 0.02), (11, 0.02)], fused=True)]
+    assert reranked[0] == 11 and reranked.index(99) < reranked.index(13)  # a boost, not an override
+    assert set(reranked) == {99, 11, 12, 13, 14, 15}  # passages the rankers missed come in with the prior
+
+
+@pytest.fixture
+def retriever(tmp_path):
+    config = write_config(tmp_path)
+    (tmp_path / "seeds" / "harbour.md").write_text(HARBOUR, encoding="utf-8")
+    (tmp_path / "seeds" / "orchard.md").write_text(ORCHARD, encoding="utf-8")
+    embedder = FakeEmbedder(dimension=1024)
+    build_index(config, embedder)
+    retriever = Retriever.open(config, embedder)
+    yield retriever
+    retriever.close()
+
+
+def test_follow_up_is_answered_from_what_the_previous_turn_was_about(retriever):
+    first = retriever.answer("Who co-chaired the harbour talks?")
+    assert first.answered and "Ines Duarte" in first.answer
+    assert first.turn.doc == "harbour.md" and first.turn.paragraph == 1 and first.context is None
+
+    later = retriever.answer("Which city was it held in?", context=first.turn)
+    assert later.context == first.turn
+    assert later.answered and "Valletta" in later.answer
+    assert later.turn.terms[:2] == ("city", "held") and later.turn.doc == "harbour.md"
+
+    # The same words after a question about the orchard find the orchard's city.
+    fair = retriever.answer("What stalls did the orchard fair have?")
+    assert fair.answered and fair.turn.doc == "orchard.md"
+    elsewhere = retriever.answer("Which city was it held in?", context=fair.turn)
+    assert elsewhere.context == fair.turn and "Mdina" in elsewhere.answer
+    assert set(first.turn.terms) <= set(later.turn.terms)  # the topic carries on to a third turn
+
+
+def test_new_topic_is_answered_exactly_as_alone(retriever):
+    first = retriever.answer("Who co-chaired the harbour talks?")
+    question = "How many pear trees did the orchard cooperative plant on the hill above the village?"
+    alone = retriever.answer(question)
+    after = retriever.answer(question, context=first.turn)
+    assert after.context is None
+    assert (after.answered, after.candidate, after.extracts, after.confidence) == (alone.answered, alone.candidate, alone.extracts, alone.confidence)
+    assert "four hundred pear trees" in after.answer
