@@ -108,7 +108,7 @@ def main() -> None:
                 (other / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
         retrievers = {}
         for name, docs in (("squad", ROOT / "squad2_dev5" / "docs"), ("xquad", ROOT / "xquad_en" / "docs"), ("other", other)):
-            build_index(config, embedder, seeds_dir=docs, index_dir=tmp / name, progress=lambda d, t: None)
+            build_index(config, embedder, multilingual=None, seeds_dir=docs, index_dir=tmp / name, progress=lambda d, t: None)
             retrievers[name] = Retriever(load_index(tmp / name, embedder.name), embedder, replace(config.retrieval, mode="hybrid"))
         print("collecting features ...", flush=True)
         fit_pos = collect(retrievers["squad"], squad)

@@ -32,7 +32,10 @@ import dataclasses
 import logging
 import math
 import re
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from core.config import Config, RetrievalConfig
 from core.lang import LanguageIdentifier
@@ -133,15 +136,16 @@ class Crosslingual:
         self.english_corpus = self.corpus_languages <= {"en"}
         mode = mode or settings.mode
         ml = index.multilingual
-        # Centred: a question's cosine to a sentence minus its mean cosine to all of them.
-        # Rankings are unchanged (the shift is the same for every sentence of a question),
-        # but the confidence then compares like with like across languages: a Chinese
-        # question is closer to every Chinese sentence than a German one to English ones.
+        # Centred: a question's cosine to a sentence minus its cosine to the average sentence
+        # of the document's language (reference_centroids).  The confidence then compares
+        # like with like across languages: a Chinese question is closer to every Chinese
+        # sentence than a German one to English sentences.
+        sentences_of, passages_of = _document_rows(index)
         view = dataclasses.replace(
             index,
             faiss_index=ml.faiss_index,
-            vectors=ml.vectors - ml.vectors.mean(axis=0),
-            sentence_vectors=ml.sentence_vectors - ml.sentence_vectors.mean(axis=0),
+            vectors=_centred(ml.vectors, passages_of, "passages"),
+            sentence_vectors=_centred(ml.sentence_vectors, sentences_of, "sentences"),
             multilingual=None,
         )
         # The English model's hard cosine floor means nothing on this model's scale: the
@@ -185,6 +189,40 @@ class Crosslingual:
 
     def search(self, question: str, k: int) -> list[Hit]:
         return self.retriever_for(question).search(question, k)
+
+
+def reference_centroids() -> dict[str, np.ndarray]:
+    """Mean multilingual vectors of sentences and passages in English, Russian and Chinese.
+
+    Computed once from the 48 XQuAD articles in each language (``retrieval/data``; "any" is
+    the mean of the three, for other languages).  Fixed, not the corpus's own mean: a bot
+    over a single article would otherwise subtract that article's topic from every
+    sentence and decline everything about it.
+    """
+    with np.load(Path(__file__).with_name("data") / "multilingual_centroids.npz", allow_pickle=False) as data:
+        return {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
+
+
+def _document_rows(index: LoadedIndex) -> tuple[list[str], list[str]]:
+    """Each sentence's and each passage's document language, by row."""
+    languages = index.languages
+    sentences = [""] * int(index.manifest["counts"]["sentences"])
+    passages = [""] * int(index.manifest["counts"]["passages"])
+    for doc, lang in languages.items():
+        for sid, _ in index.store.doc_sentences(doc):
+            sentences[sid] = lang
+        for pid, _ in index.store.doc_passages(doc):
+            passages[pid] = lang
+    return sentences, passages
+
+
+def _centred(vectors: np.ndarray, languages: list[str], kind: str) -> np.ndarray:
+    centroids = reference_centroids()
+    out = np.array(vectors, dtype=np.float32, copy=True)
+    for lang in set(languages):
+        rows = [i for i, x in enumerate(languages) if x == lang]
+        out[rows] -= centroids.get(f"{lang}_{kind}", centroids[f"any_{kind}"])
+    return out
 
 
 def open_crosslingual(index: LoadedIndex, config: Config, encoder: Any = FROM_CONFIG) -> Crosslingual | None:
