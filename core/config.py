@@ -68,7 +68,7 @@ class RetrievalConfig:
     min_confidence: float = 0.3
     mode: str = "hybrid"
     extract_chars: int = 500
-    multilingual_min_confidence: float = 0.7
+    multilingual_min_confidence: float = 0.75
     follow_up_minutes: int = 10
 
 
@@ -362,7 +362,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         min_confidence=s.float("min_confidence", 0.3, minimum=0.0, maximum=1.0),
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
         extract_chars=s.int("extract_chars", 500, minimum=50, maximum=20_000),
-        multilingual_min_confidence=s.float("multilingual_min_confidence", 0.7, minimum=0.0, maximum=1.0),
+        multilingual_min_confidence=s.float("multilingual_min_confidence", 0.75, minimum=0.0, maximum=1.0),
         follow_up_minutes=s.int("follow_up_minutes", 10, minimum=0, maximum=24 * 60),
     )
     s.done()

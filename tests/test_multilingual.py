@@ -237,3 +237,12 @@ def test_questions_in_other_languages_ask_for_numbers_dates_and_names():
     assert multilingual_answer_type("Who won the match?") == "name"  # English cues first
     assert multilingual_answer_type("Was ist das?") is None
     assert multilingual_answer_type("What is AI?") is None  # no cue taken from an English word
+
+
+def test_the_reference_centroids_ship_for_english_russian_chinese_and_any_other_language():
+    from retrieval.crosslingual import reference_centroids
+
+    centroids = reference_centroids()
+    for lang in ("en", "ru", "zh", "any"):
+        for kind in ("sentences", "passages"):
+            assert centroids[f"{lang}_{kind}"].shape == (384,)
