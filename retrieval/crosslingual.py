@@ -131,6 +131,7 @@ class Crosslingual:
         from core.multilingual import QueryEncoder
 
         self.languages = languages or LanguageIdentifier()
+        self.languages.load()  # at start, not on the first question
         self._recent: dict[str, str] = {}
         self.covered = frozenset(getattr(encoder, "languages", ()))
         self.corpus_languages = frozenset(index.languages.values())
