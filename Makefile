@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-slow bench bench-full index ask bot clean
+.PHONY: run test test-slow bench bench-full index ask bot translations clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -53,6 +53,18 @@ ask: $(STAMP)
 
 bot: $(STAMP)
 	$(PY) -m bot
+
+# The bot's own texts (README, "Languages"): extract the English texts from bot/ into
+# bot/locale/bot.pot, merge them into every bot/locale/<lang>/LC_MESSAGES/bot.po (new ones
+# empty, changed ones marked fuzzy), then list what is left to translate. The bot reads the
+# .po files when it starts: nothing to compile.
+POT := bot/locale/bot.pot
+translations: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -c Translators: --add-location=file --sort-by-file \
+		--project=cited-answers-bot --version=0.1.0 --copyright-holder="the cited-answers-bot developers" \
+		--msgid-bugs-address="the project's issue tracker" -o $(POT) .
+	$(VENV)/bin/pybabel update -i $(POT) -d bot/locale -D bot --ignore-obsolete --width=100
+	$(PY) -m bot.i18n
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -20,7 +20,14 @@ import logging
 from datetime import timedelta
 from typing import Any, Callable
 
-from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeChat, LinkPreviewOptions, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    LinkPreviewOptions,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -40,6 +47,8 @@ from bot.digest_job import TICK_SECONDS, Clock, DigestPoster, utc_now
 from bot.digest_store import LEGACY_FILE, DigestStore
 from bot.feedback import Feedback, FeedbackStore
 from bot.followups import FollowUps
+from bot.i18n import ENGLISH, SOURCE, Catalogs, Translator
+from bot.languages import ChatLanguages
 from bot.lease import Lease, replica_id
 from bot.services import Services
 from bot.state import KeyValue, open_state
@@ -61,23 +70,58 @@ PURGE_SECONDS = 3600.0
 # A reindex holds its lease this long past each renewal (renewed every few seconds while it runs).
 REINDEX_LEASE = timedelta(seconds=60)
 
-COMMANDS = [
-    BotCommand("ask", "Answer a question from the documents"),
-    BotCommand("sources", "List the documents I answer from"),
-    BotCommand("start", "What I know and how to ask"),
-    BotCommand("help", "How to ask, and the commands"),
-]
-GROUP_ADMIN_COMMANDS = COMMANDS + [
-    BotCommand("subscribe", "Post document digests in this chat"),
-    BotCommand("unsubscribe", "Stop digests in this chat"),
-]
-ADMIN_COMMANDS = GROUP_ADMIN_COMMANDS + [
-    BotCommand("digest", "Post this chat's digest now (admins only)"),
-    BotCommand("reindex", "Re-read the documents (admins only)"),
-    BotCommand("add", "Add a document from a link (admins only)"),
-    BotCommand("forget", "Remove a document (admins only)"),
-    BotCommand("stats", "Questions, gaps and votes (admins only)"),
-]
+
+def command_menus(tr: Translator = ENGLISH) -> dict[str, list[BotCommand]]:
+    """The command menus in ``tr``'s language, by audience: everyone, private chats, group admins, bot admins."""
+    everyone = [
+        BotCommand("ask", tr.gettext("Answer a question from the documents")),
+        BotCommand("sources", tr.gettext("List the documents I answer from")),
+        BotCommand("start", tr.gettext("What I know and how to ask")),
+        BotCommand("help", tr.gettext("How to ask, and the commands")),
+    ]
+    language = BotCommand("language", tr.gettext("The language I answer in"))
+    group_admins = everyone + [
+        BotCommand("subscribe", tr.gettext("Post document digests in this chat")),
+        BotCommand("unsubscribe", tr.gettext("Stop digests in this chat")),
+        language,
+    ]
+    admins = group_admins + [
+        BotCommand("digest", tr.gettext("Post this chat's digest now (admins only)")),
+        BotCommand("reindex", tr.gettext("Re-read the documents (admins only)")),
+        BotCommand("add", tr.gettext("Add a document from a link (admins only)")),
+        BotCommand("forget", tr.gettext("Remove a document (admins only)")),
+        BotCommand("stats", tr.gettext("Questions, gaps and votes (admins only)")),
+    ]
+    return {"everyone": everyone, "private": everyone + [language], "group_admins": group_admins, "admins": admins}
+
+
+async def set_command_menus(bot, catalogs: Catalogs, admins: tuple[int, ...]) -> None:
+    """Register the menus with Telegram: English for everyone, and one per catalog for users whose app uses it."""
+    for language, code in _menu_languages(catalogs):
+        menus = command_menus(catalogs.translator(language))
+        await bot.set_my_commands(menus["everyone"], language_code=code)
+        await bot.set_my_commands(menus["private"], scope=BotCommandScopeAllPrivateChats(), language_code=code)
+        await bot.set_my_commands(menus["group_admins"], scope=BotCommandScopeAllChatAdministrators(), language_code=code)
+    for admin in admins:
+        try:
+            for language, code in _menu_languages(catalogs):
+                menus = command_menus(catalogs.translator(language))
+                await bot.set_my_commands(menus["admins"], scope=BotCommandScopeChat(admin), language_code=code)
+        except TelegramError as exc:  # the admin has not opened a chat with the bot yet
+            log.info("could not set the admin command menu for user id %s: %s", admin, exc)
+
+
+def _menu_languages(catalogs: Catalogs) -> list[tuple[str, str | None]]:
+    """(catalog, Telegram language_code) pairs: English as the default (no code), then each catalog's
+    two-letter code (Telegram takes no regions: "pt_BR" goes under "pt" unless "pt" has its own)."""
+    pairs: list[tuple[str, str | None]] = [(SOURCE, None)]
+    codes = {SOURCE}
+    for language in sorted(catalogs.languages, key=lambda code: ("_" in code, code)):
+        code = language.split("_")[0]
+        if code not in codes and len(code) == 2:
+            pairs.append((language, code))
+            codes.add(code)
+    return pairs
 
 
 def build_application(
@@ -104,6 +148,7 @@ def build_application(
     loader = embedder_loader or functools.partial(
         load_embedder, backend=config.index.backend, onnx_cache=onnx_cache_dir(config.index.dir)
     )
+    catalogs = load_catalogs(config)
 
     async def post_init(application: Application) -> None:
         embedder = await asyncio.to_thread(loader, config.index.model)
@@ -115,6 +160,10 @@ def build_application(
             retriever = None
         state = await asyncio.to_thread(open_state, config.bot, database_password)
         application.bot_data["state"] = state
+        languages = ChatLanguages(
+            catalogs, KeyValue(state), group_language=config.bot.group_language, post_language=config.digest.language
+        )
+        application.bot_data["languages"] = languages
         services = Services(config, embedder, retriever, state)
         application.bot_data["services"] = services
         # Leases: which replica posts digests, which one runs a reindex (see bot.lease).
@@ -130,7 +179,9 @@ def build_application(
         await asyncio.to_thread(store.sync_configured, config.digest.chats, clock())
         window = dt.timedelta(minutes=config.retrieval.follow_up_minutes)
         application.bot_data["follow_ups"] = await asyncio.to_thread(FollowUps, KeyValue(state), window, clock)
-        application.bot_data["digest"] = DigestPoster(config.digest, store, services.slot.use, clock)
+        application.bot_data["digest"] = DigestPoster(
+            config.digest, store, services.slot.use, clock, translator_for=languages.for_post
+        )
         # The first check runs right away, so a digest missed while the bot was down goes out now.
         application.job_queue.run_repeating(handlers.digest_tick, interval=digest_every, first=0.1, name="digest")
         application.job_queue.run_repeating(handlers.index_watch, interval=index_watch_every, name="index-watch")
@@ -140,13 +191,7 @@ def build_application(
         application.job_queue.run_repeating(
             feedback_handlers.housekeeping, interval=digest_every, first=0.2, name="housekeeping"
         )
-        await application.bot.set_my_commands(COMMANDS)
-        await application.bot.set_my_commands(GROUP_ADMIN_COMMANDS, scope=BotCommandScopeAllChatAdministrators())
-        for admin in config.bot.admins:
-            try:
-                await application.bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))
-            except TelegramError as exc:  # the admin has not opened a chat with the bot yet
-                log.info("could not set the admin command menu for user id %s: %s", admin, exc)
+        await set_command_menus(application.bot, catalogs, config.bot.admins)
         log.info("bot @%s ready: %s document(s) (replica %s)", application.bot.username, services.document_count(), replica)
 
     async def post_shutdown(application: Application) -> None:
@@ -185,6 +230,21 @@ def build_application(
     return application
 
 
+def load_catalogs(config: Config) -> Catalogs:
+    """The bot's catalogs (bot/locale); a configured language without one is a configuration error."""
+    catalogs = Catalogs.load()
+    for key, language, auto in (
+        ("bot.group_language", config.bot.group_language, "auto or "),
+        ("digest.language", config.digest.language, ""),
+    ):
+        if language != "auto" and language not in catalogs:
+            raise ConfigError(
+                f"{key} must be {auto}a language the bot has texts in ({', '.join(catalogs.languages)}). "
+                f"Currently, {key} is {language!r}"
+            )
+    return catalogs
+
+
 def add_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("start", handlers.start))
     application.add_handler(CommandHandler("help", handlers.help_command))
@@ -194,6 +254,7 @@ def add_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("digest", handlers.digest_command))
     application.add_handler(CommandHandler("subscribe", handlers.subscribe))
     application.add_handler(CommandHandler("unsubscribe", handlers.unsubscribe))
+    application.add_handler(CommandHandler("language", handlers.language))
     application.add_handler(CommandHandler("stats", feedback_handlers.stats))
     # Documents through Telegram (bot/ingest.py); not on edits, which would add or forget twice.
     new = filters.UpdateType.MESSAGE

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from bot import ingest_render as say, render
 from bot.handlers import BuildProgress
+from bot.i18n import ENGLISH, Translator
 from bot.lease import Lease
 from bot.services import Services
 from index.build import BuildReport
@@ -54,9 +55,9 @@ class PendingBuild:
             raise self.error
         return self.report
 
-    def describe(self) -> str:
-        """Status text while waiting: queued behind another build, or this build's progress."""
-        return render.reindex_progress(*self.progress.value) if self.started else say.queued()
+    def describe(self, tr: Translator = ENGLISH) -> str:
+        """Status text while waiting: queued behind another build, or this build's progress (in ``tr``'s language)."""
+        return render.reindex_progress(*self.progress.value, tr=tr) if self.started else say.queued(tr=tr)
 
 
 class BuildQueue:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from bot.i18n import ENGLISH, Translator
 from bot.render import MAX_LENGTH as MAX_TEXT, linked, tg_length
 from core.text import shorten
 from retrieval.summary import KeySentence
@@ -82,7 +83,7 @@ def deep_link(bot_username: str, doc: str) -> str:
     return f"https://t.me/{bot_username}?start={document_payload(doc)}"
 
 
-def item_html(item: DigestItem) -> str:
+def item_html(item: DigestItem, tr: Translator = ENGLISH) -> str:
     """One document as digests show it: badge and title, key sentences, where they are."""
     badge = "🆕" if item.status == "new" else "✏️"
     lines = [f"{badge} <b>{linked(html.escape(item.title), item.source)}</b>"]
@@ -90,27 +91,45 @@ def item_html(item: DigestItem) -> str:
         lines.append(f"<blockquote>{html.escape(' '.join(sentence.text.split()))}</blockquote>")
     # A PDF's key sentences are found by page; other documents' by paragraph.
     pages = sorted({s.page for s in item.sentences if s.page})
-    places, noun = (pages, "page") if pages else (sorted({s.paragraph for s in item.sentences}), "paragraph")
-    where = f", {noun}{'s' if len(places) > 1 else ''} {', '.join(map(str, places))}" if places else ""
-    lines.append(f"<i>{html.escape(item.doc)}{where}</i>")
+    if pages:
+        numbers = ", ".join(map(str, pages))
+        where = tr.ngettext("page {numbers}", "pages {numbers}", len(pages), numbers=numbers)
+    else:
+        paragraphs = sorted({s.paragraph for s in item.sentences})
+        numbers = ", ".join(map(str, paragraphs))
+        where = tr.ngettext("paragraph {numbers}", "paragraphs {numbers}", len(paragraphs), numbers=numbers) if paragraphs else ""
+    lines.append(f"<i>{html.escape(item.doc)}{', ' + where if where else ''}</i>")
     return "\n".join(lines)
 
 
-def render_digest(items: list[DigestItem], more: int, bot_username: str | None) -> list[DigestMessage]:
+def render_digest(items: list[DigestItem], more: int, bot_username: str | None, *, tr: Translator = ENGLISH) -> list[DigestMessage]:
     """Digest messages (each within 4096 UTF-16 units), with an "Ask about" link per document."""
     count = len(items) + more
-    header = f"📰 <b>Digest</b>: {count} new or updated document{'s' if count != 1 else ''}"
-    blocks = [item_html(item) for item in items]
+    header = "📰 " + tr.ngettext(
+        "<b>Digest</b>: {count} new or updated document", "<b>Digest</b>: {count} new or updated documents", count, count=count
+    )
+    blocks = [item_html(item, tr) for item in items]
     if more:
-        blocks.append(f"<i>…and {more} more. Send /sources to the bot for the full list.</i>")
+        # Translators: {count} documents not listed in this digest.
+        blocks.append(
+            "<i>"
+            + tr.ngettext(
+                "…and {count} more. Send /sources to the bot for the full list.",
+                "…and {count} more. Send /sources to the bot for the full list.",
+                more,
+                count=more,
+            )
+            + "</i>"
+        )
     messages: list[DigestMessage] = []
     text, buttons = header, []
     for i, block in enumerate(blocks):
         button = []
         if i < len(items) and bot_username:
-            button = [("Ask about " + shorten(items[i].title, 40), deep_link(bot_username, items[i].doc))]
+            label = tr.gettext("Ask about {title}", title=shorten(items[i].title, 40))
+            button = [(label, deep_link(bot_username, items[i].doc))]
         if i < len(items) and tg_length(block) + 2 > MAX_TEXT - tg_length(header):
-            block = _trimmed(items[i])  # one document alone too long: trim its quotes
+            block = _trimmed(items[i], tr)  # one document alone too long: trim its quotes
         if tg_length(text) + 2 + tg_length(block) > MAX_TEXT:
             messages.append(DigestMessage(text, tuple(buttons)))
             text, buttons = block, []
@@ -121,19 +140,22 @@ def render_digest(items: list[DigestItem], more: int, bot_username: str | None) 
     return messages
 
 
-def _trimmed(item: DigestItem) -> str:
+def _trimmed(item: DigestItem, tr: Translator) -> str:
     short = tuple(
         KeySentence(s.paragraph, s.start, s.end, shorten(s.text, 300), s.page) for s in item.sentences[:5]
     )
-    return item_html(DigestItem(item.doc, item.title, item.sha256, item.status, short, item.source))
+    return item_html(DigestItem(item.doc, item.title, item.sha256, item.status, short, item.source), tr)
 
 
-def render_nothing_new() -> str:
-    return "📰 <b>Digest</b>: nothing new since the last one."
+def render_nothing_new(*, tr: Translator = ENGLISH) -> str:
+    return "📰 " + tr.gettext("<b>Digest</b>: nothing new since the last one.")
 
 
-def render_document_intro(title: str, doc: str, sentences: list[KeySentence], source: str | None = None) -> str:
+def render_document_intro(
+    title: str, doc: str, sentences: list[KeySentence], source: str | None = None, *, tr: Translator = ENGLISH
+) -> str:
     """Reply to a deep link: the document's summary and an invitation to ask about it."""
     item = DigestItem(doc, title, "", "new", tuple(sentences))
-    body = item_html(item).split("\n", 1)[1] if sentences else f"<i>{html.escape(doc)}</i>"
-    return f"📄 <b>{linked(html.escape(title), source)}</b>\n{body}\n\nAsk me anything about it: just send your question."
+    body = item_html(item, tr).split("\n", 1)[1] if sentences else f"<i>{html.escape(doc)}</i>"
+    invitation = tr.gettext("Ask me anything about it: just send your question.")
+    return f"📄 <b>{linked(html.escape(title), source)}</b>\n{body}\n\n{invitation}"

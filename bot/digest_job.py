@@ -25,6 +25,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.digest import DigestItem, latest_slot, pending_documents, render_digest, render_nothing_new
 from bot.digest_store import DigestStore
+from bot.i18n import ENGLISH, Translator
 from core.config import DigestConfig
 from core.errors import DocQAError
 
@@ -57,6 +58,7 @@ class DigestPoster:
         store: DigestStore,
         use_retriever: Callable[[], AbstractContextManager],
         clock: Clock = utc_now,
+        translator_for: Callable[[str], Translator] | None = None,
     ):
         self.config = config
         self.store = store
@@ -64,6 +66,8 @@ class DigestPoster:
         # even if /reindex swaps in a new one meanwhile.
         self._use_retriever = use_retriever
         self.clock = clock
+        # The language of each chat's posts (bot.languages.ChatLanguages.for_post; blocking).
+        self._translator_for = translator_for or (lambda chat: ENGLISH)
         # Key sentences per (document, content hash): one digest goes to many chats.
         self._summaries: dict[tuple[str, str], tuple] = {}
         self._lock = asyncio.Lock()  # a tick and a /digest never post the same slot twice
@@ -95,15 +99,16 @@ class DigestPoster:
 
     async def _post(self, bot: Bot, chat: str, *, slot: datetime | None, say_nothing_new: bool) -> DigestOutcome | None:
         shown, more = await asyncio.to_thread(self._plan, chat)
+        tr = await asyncio.to_thread(self._translator_for, chat)
         try:
             if shown:
-                messages = render_digest(shown, more, bot.username)
+                messages = render_digest(shown, more, bot.username, tr=tr)
                 for message in messages:
                     markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, url=url)] for label, url in message.buttons])
                     await bot.send_message(_chat_id(chat), message.html, reply_markup=markup if message.buttons else None)
                 sent = len(messages)
             elif say_nothing_new:
-                await bot.send_message(_chat_id(chat), render_nothing_new())
+                await bot.send_message(_chat_id(chat), render_nothing_new(tr=tr))
                 sent = 1
             else:
                 sent = 0

@@ -9,6 +9,7 @@ itself is logged by ``bot.handlers._answer`` through ``Feedback.log``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -20,6 +21,8 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import feedback_render, handlers, render
 from bot.feedback import Feedback, Vote
+from bot.i18n import ENGLISH
+from bot.languages import ChatLanguages, translator_for
 from bot.stats import collect_stats, period, unanswered
 
 log = logging.getLogger(__name__)
@@ -49,8 +52,9 @@ async def vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     feedback = feedback_of(context)
     parsed = feedback_render.parse_vote(query.data)
     message = query.message
+    tr = await translator_for(update, context)
     if parsed is None or not isinstance(message, Message) or query.from_user is None:
-        await query.answer(feedback_render.vote_ack(Vote.UNKNOWN, True), show_alert=True)
+        await query.answer(feedback_render.vote_ack(Vote.UNKNOWN, True, tr=tr), show_alert=True)
         return
     answer_id, helpful = parsed
     now = feedback.clock()
@@ -60,18 +64,18 @@ async def vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
     except Exception as exc:  # a full disk or a locked database: tell the voter, keep serving
         log.error("could not record a vote on answer %s: %s", answer_id, exc)
-        await query.answer(feedback_render.vote_failed(), show_alert=True)
+        await query.answer(feedback_render.vote_failed(tr=tr), show_alert=True)
         return
     refused = outcome in (Vote.UNKNOWN, Vote.OTHER_CHAT)
     if refused:
         log.warning("refused a vote on answer %s: %s", answer_id, outcome.value)
     # answerCallbackQuery shows the notice to the voter alone: a group never sees who voted how.
-    await query.answer(feedback_render.vote_ack(outcome, helpful), show_alert=refused)
+    await query.answer(feedback_render.vote_ack(outcome, helpful, tr=tr), show_alert=refused)
     asks_reason = not helpful and outcome in (Vote.RECORDED, Vote.CHANGED) and message.chat.type == ChatType.PRIVATE
     if asks_reason and feedback.config.privacy.log_questions:
         # No ForceReply: it would turn the reader's next question into a "reason"; only a deliberate
         # reply to the prompt counts as one.
-        [prompt] = await handlers.send(message, [feedback_render.reason_prompt()], quote=False)
+        [prompt] = await handlers.send(message, [feedback_render.reason_prompt(tr=tr)], quote=False)
         await asyncio.to_thread(
             feedback.pending.put,
             REASON_NAMESPACE,
@@ -100,7 +104,8 @@ async def vote_reason(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     if pending is None:
         return
-    reply = feedback_render.reason_thanks()
+    tr = await translator_for(update, context)
+    reply = feedback_render.reason_thanks(tr=tr)
     try:
         await asyncio.to_thread(
             feedback.store.add_reason, int(pending["answer"]), user=update.effective_user.id, reason=message.text
@@ -108,7 +113,7 @@ async def vote_reason(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await asyncio.to_thread(feedback.pending.delete, REASON_NAMESPACE, key)
     except Exception as exc:  # the reason is optional: say so rather than raise an error reply
         log.error("could not record a vote reason: %s", exc)
-        reply = feedback_render.reason_failed()
+        reply = feedback_render.reason_failed(tr=tr)
     await handlers.send(message, [reply], quote=False)
     raise ApplicationHandlerStop
 
@@ -121,30 +126,31 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     user = update.effective_user
     private = message.chat.type == ChatType.PRIVATE
+    tr = await translator_for(update, context)
     if user is None or user.id not in handlers.services_of(context).admins:
         log.warning("refused /stats from user id %s: not in [bot] admins", user.id if user else "unknown")
-        await handlers.send(message, [render.refusal("stats")], quote=not private)
+        await handlers.send(message, [render.refusal("stats", tr=tr)], quote=not private)
         return
     if not private:
-        await handlers.send(message, [feedback_render.stats_private_only()], quote=True)
+        await handlers.send(message, [feedback_render.stats_private_only(tr=tr)], quote=True)
         return
     feedback = feedback_of(context)
     async with handlers.typing(message):
         result = await asyncio.to_thread(
             collect_stats, feedback.store.db, feedback.clock(), log_questions=feedback.config.privacy.log_questions
         )
-    await handlers.send(message, feedback_render.stats_messages(result), quote=False)
+    await handlers.send(message, feedback_render.stats_messages(result, tr=tr), quote=False)
     if not any(d.answered or d.declined for d in result.daily):
         return
     try:
         from bot.chart import questions_per_day_png
 
-        png = await asyncio.to_thread(questions_per_day_png, result.daily)
+        png = await asyncio.to_thread(functools.partial(questions_per_day_png, result.daily, tr=tr))
     except ImportError as exc:  # matplotlib missing from this install: the figures above still stand
         log.warning("no /stats chart: %s", exc)
         return
     try:
-        await message.reply_photo(png, caption=feedback_render.chart_caption(result))
+        await message.reply_photo(png, caption=feedback_render.chart_caption(result, tr=tr))
     except TelegramError as exc:
         log.warning("could not send the /stats chart: %s", exc)
 
@@ -181,11 +187,14 @@ async def housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:
     except Exception as exc:  # a full disk must not stop the job queue; tomorrow's run tries again
         log.error("question-log retention failed: %s", exc)
     if feedback.config.digest.admin_report:
-        await send_admin_report(context.bot, feedback, now)
+        await send_admin_report(context.bot, feedback, now, context.bot_data.get("languages"))
 
 
-async def send_admin_report(bot: Bot, feedback: Feedback, now: datetime) -> bool:
-    """Send the weekly report to every admin if this week's is due and not yet sent; True if sent."""
+async def send_admin_report(bot: Bot, feedback: Feedback, now: datetime, languages: ChatLanguages | None = None) -> bool:
+    """Send the weekly report to every admin if this week's is due and not yet sent; True if sent.
+
+    Each admin gets it in their private chat's language for scheduled posts (``ChatLanguages.for_post``).
+    """
     digest = feedback.config.digest
     slot = weekly_slot(now, digest.times[0], digest.timezone)
     try:
@@ -202,8 +211,10 @@ async def send_admin_report(bot: Bot, feedback: Feedback, now: datetime) -> bool
     except Exception as exc:
         log.error("weekly admin report failed: %s", exc)
         return False
-    texts = feedback_render.admin_report(figures, groups if feedback.config.privacy.log_questions else [], feedback.config.privacy.log_questions)
+    log_questions = feedback.config.privacy.log_questions
     for admin in feedback.config.bot.admins:
+        tr = await asyncio.to_thread(languages.for_post, admin) if languages else ENGLISH
+        texts = feedback_render.admin_report(figures, groups if log_questions else [], log_questions, tr=tr)
         try:
             for text in texts:
                 await bot.send_message(admin, text)

@@ -1,10 +1,12 @@
 """Update handlers: parse, run the blocking work in a thread, render, reply.
 
 Each handler is named after what it answers (``start``, ``help_command``, ``ask``,
-``sources``, ``reindex``, ``private_message``, ``group_message``, ``more_extracts``,
-``full_paragraph``, ``unknown_command``, ``error``) and the jobs after what they do
-(``digest_tick``, ``index_watch``, ``purge_state``).  Retrieval, index builds and state
-database calls run through ``asyncio.to_thread`` so no chat waits for another one's question.
+``sources``, ``reindex``, ``language``, ``private_message``, ``group_message``,
+``more_extracts``, ``full_paragraph``, ``unknown_command``, ``error``) and the jobs after
+what they do (``digest_tick``, ``index_watch``, ``purge_state``).  Retrieval, index builds
+and state database calls run through ``asyncio.to_thread`` so no chat waits for another
+one's question.  Every reply is rendered in the chat's language (``translator_for``,
+see ``bot.languages``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from bot import digest, feedback_render, render
 from bot.digest_job import DigestPoster
 from bot.lease import Lease
 from bot.followups import Conversation, FollowUps
+from bot.i18n import ENGLISH, Translator
+from bot.languages import AUTO, ChatLanguages, translator_for
 from bot.services import CachedAnswer, Services
 from index.build import BuildReport
 from core.errors import DocQAError
@@ -168,10 +172,12 @@ async def _best_effort(what: str, call: Callable[[], T]) -> T | None:
         return None
 
 
-async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+    message = update.effective_message
     services = services_of(context)
+    tr = await translator_for(update, context)
     if not words(question):
-        await send(message, [render.ask_usage()], quote=not _private(message))
+        await send(message, [render.ask_usage(tr=tr)], quote=not _private(message))
         return
     follow_ups: FollowUps = context.bot_data["follow_ups"]
     chat = Conversation.of(message)
@@ -183,9 +189,9 @@ async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question
         chat=message.chat_id, chat_type=message.chat.type, question=question, answer=answer
     )
     key = await _best_effort("store the answer for its buttons", lambda: services.answers.add(CachedAnswer(answer, services.page_size)))
-    texts = render.answer_page(answer, 0, services.page_size)
-    markup = render.answer_keyboard(key, answer, 0, services.page_size) if key else None
-    markup = feedback_render.with_votes(markup, answer_id)  # helpful / not helpful, under the first page
+    texts = render.answer_page(answer, 0, services.page_size, tr=tr)
+    markup = render.answer_keyboard(key, answer, 0, services.page_size, tr=tr) if key else None
+    markup = feedback_render.with_votes(markup, answer_id, tr=tr)  # helpful / not helpful, under the first page
     # The private chat's last turn is stored before the answer goes out: the reader's next
     # message may arrive the moment they see it.
     await _best_effort("remember the turn for follow-ups", lambda: follow_ups.remember_last(chat, answer.turn, answered_at))
@@ -198,18 +204,17 @@ async def _answer(message: Message, context: ContextTypes.DEFAULT_TYPE, question
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/ask <question>: answer it (the way to ask in groups)."""
-    await _answer(update.effective_message, context, " ".join(context.args or []))
+    await _answer(update, context, " ".join(context.args or []))
 
 
 async def private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any text in a private chat is a question."""
-    await _answer(update.effective_message, context, update.effective_message.text)
+    await _answer(update, context, update.effective_message.text)
 
 
 async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A group message that mentions the bot or replies to it: the rest of the text is the question."""
-    message = update.effective_message
-    await _answer(message, context, strip_mention(message.text, context.bot.username))
+    await _answer(update, context, strip_mention(update.effective_message.text, context.bot.username))
 
 
 def strip_mention(text: str, username: str | None) -> str:
@@ -252,13 +257,14 @@ async def more_extracts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     services = services_of(context)
     parsed = _parse_callback(query.data)
     cached = await asyncio.to_thread(services.answers.get, parsed[0]) if parsed else None
+    tr = await translator_for(update, context)
     if cached is None or not isinstance(query.message, Message):
-        await query.answer("That answer is no longer in my memory; please ask again.", show_alert=True)
+        await query.answer(render.answer_forgotten(tr=tr), show_alert=True)
         return
     key, page = parsed
     await query.answer()
-    texts = render.answer_page(cached.answer, page, cached.page_size)
-    markup = render.answer_keyboard(key, cached.answer, page, cached.page_size)
+    texts = render.answer_page(cached.answer, page, cached.page_size, tr=tr)
+    markup = render.answer_keyboard(key, cached.answer, page, cached.page_size, tr=tr)
     await send(query.message, texts, quote=not _private(query.message), reply_markup=markup)
 
 
@@ -268,18 +274,19 @@ async def full_paragraph(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     services = services_of(context)
     parsed = _parse_callback(query.data)
     cached = await asyncio.to_thread(services.answers.get, parsed[0]) if parsed else None
+    tr = await translator_for(update, context)
     if cached is None or not isinstance(query.message, Message) or not 0 <= parsed[1] < len(cached.answer.extracts):
-        await query.answer("That answer is no longer in my memory; please ask again.", show_alert=True)
+        await query.answer(render.answer_forgotten(tr=tr), show_alert=True)
         return
     extract = cached.answer.extracts[parsed[1]]
     paragraph = await asyncio.to_thread(services.paragraph, extract)
     start = " ".join(extract.text.split())[:60]
     if paragraph is None or start not in " ".join(paragraph.text.split()):
         # The document changed (or left) in a reindex since this answer was given.
-        await query.answer("That document has changed since; please ask again.", show_alert=True)
+        await query.answer(render.document_changed(tr=tr), show_alert=True)
         return
     await query.answer()
-    await send(query.message, render.paragraph_messages(parsed[1] + 1, paragraph), quote=True)
+    await send(query.message, render.paragraph_messages(parsed[1] + 1, paragraph, tr=tr), quote=True)
 
 
 # ------------------------------------------------------------------ commands
@@ -290,29 +297,31 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     services = services_of(context)
     payload = context.args[0] if context.args else ""
+    tr = await translator_for(update, context)
     if payload.startswith(digest.PAYLOAD_PREFIX):
-        await _document_intro(message, services, payload)
+        await _document_intro(message, services, payload, tr)
         return
     count = services.document_count()
-    await send(message, [render.start_text(count, context.bot.username)], quote=not _private(message))
+    await send(message, [render.start_text(count, context.bot.username, tr=tr)], quote=not _private(message))
 
 
-async def _document_intro(message: Message, services: Services, payload: str) -> None:
+async def _document_intro(message: Message, services: Services, payload: str, tr: Translator) -> None:
     documents = [doc for doc, _ in await asyncio.to_thread(services.documents)]
     doc = digest.find_document(payload, documents)
     summary = await asyncio.to_thread(services.document_summary, doc, services.config.digest.sentences) if doc else None
     if summary is None:
-        await send(message, [render.unknown_document_link()], quote=False)
+        await send(message, [render.unknown_document_link(tr=tr)], quote=False)
         return
     title, sentences = summary
     source = (await asyncio.to_thread(services.document_sources)).get(doc)
-    await send(message, [digest.render_document_intro(title, doc, sentences, source)], quote=False)
+    await send(message, [digest.render_document_intro(title, doc, sentences, source, tr=tr)], quote=False)
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: how to ask, and the commands."""
     message = update.effective_message
-    await send(message, [render.help_text(context.bot.username)], quote=not _private(message))
+    tr = await translator_for(update, context)
+    await send(message, [render.help_text(context.bot.username, tr=tr)], quote=not _private(message))
 
 
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -321,7 +330,8 @@ async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = services_of(context)
     documents = await asyncio.to_thread(services.documents)
     links = await asyncio.to_thread(services.document_sources)
-    await send(message, render.sources_messages(documents, links), quote=not _private(message))
+    tr = await translator_for(update, context)
+    await send(message, render.sources_messages(documents, links, tr=tr), quote=not _private(message))
 
 
 class BuildProgress:
@@ -347,12 +357,13 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
     services = services_of(context)
     quote = not _private(message)
+    tr = await translator_for(update, context)
     if user is None or user.id not in services.admins:
         log.warning("refused /reindex from user id %s: not in [bot] admins", user.id if user else "unknown")
-        await send(message, [render.refusal("reindex")], quote=quote)
+        await send(message, [render.refusal("reindex", tr=tr)], quote=quote)
         return
     if services.reindex_lock.locked():
-        await send(message, [render.reindex_busy()], quote=quote)
+        await send(message, [render.reindex_busy(tr=tr)], quote=quote)
         return
     lease = reindex_lease_of(context)
     async with services.reindex_lock:
@@ -360,25 +371,25 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not await asyncio.to_thread(lease.acquire):
             holder = await asyncio.to_thread(lease.holder_now)
             log.info("/reindex from admin user id %s not started: replica %s is reindexing", user.id, holder)
-            await send(message, [render.reindex_busy(elsewhere=True)], quote=quote)
+            await send(message, [render.reindex_busy(elsewhere=True, tr=tr)], quote=quote)
             return
         try:
-            await _rebuild(message, services, lease, user.id, quote)
+            await _rebuild(message, services, lease, user.id, quote, tr)
         finally:
             await asyncio.to_thread(lease.release)
 
 
-async def _rebuild(message: Message, services: Services, lease: Lease, admin: int, quote: bool) -> None:
+async def _rebuild(message: Message, services: Services, lease: Lease, admin: int, quote: bool, tr: Translator) -> None:
     log.info("reindex started by admin user id %s", admin)
-    shown = render.reindex_progress(0, 0)
+    shown = render.reindex_progress(0, 0, tr=tr)
     status = (await send(message, [shown], quote=quote))[0]
     progress = BuildProgress()
     build = asyncio.to_thread(services.rebuild, progress.update)
     report = await await_build(
-        status, build, lambda: render.reindex_progress(*progress.value), shown, tick=lambda: renew_lease(lease)
+        status, build, lambda: render.reindex_progress(*progress.value, tr=tr), shown, tick=lambda: renew_lease(lease), tr=tr
     )
     if report is not None:
-        await edit(status, render.reindex_done(report))
+        await edit(status, render.reindex_done(report, tr=tr))
 
 
 async def renew_lease(lease: Lease) -> None:
@@ -394,8 +405,9 @@ async def await_build(
     shown: str,
     *,
     tick: Callable[[], Awaitable[None]] | None = None,
+    tr: Translator = ENGLISH,
 ) -> BuildReport | None:
-    """Wait for ``build``, editing ``status`` with ``describe()`` as it changes; on failure say so there.
+    """Wait for ``build``, editing ``status`` with ``describe()`` as it changes; on failure say so there (in ``tr``'s language).
 
     ``tick`` runs every ``PROGRESS_EVERY`` seconds meanwhile (e.g. renewing a lease).
     Returns the report, or None when the build failed (the previous index keeps serving).
@@ -412,11 +424,11 @@ async def await_build(
         report = task.result()
     except DocQAError as exc:
         log.warning("reindex failed, the previous index keeps serving: %s", exc)
-        await edit(status, render.reindex_failed(exc))
+        await edit(status, render.reindex_failed(exc, tr=tr))
         return None
     except Exception as exc:
         log.error("reindex failed, the previous index keeps serving", exc_info=exc)
-        await edit(status, render.reindex_failed(RuntimeError("unexpected error; details are in the log")))
+        await edit(status, render.reindex_failed(RuntimeError("unexpected error; details are in the log"), tr=tr))
         return None
     log.info("reindex done: %d documents, %d passages in %.1fs", report.documents, report.passages, report.seconds)
     return report
@@ -461,53 +473,94 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     user = update.effective_user
     if user is None or user.id not in services_of(context).admins:
         log.warning("refused /digest from user id %s in chat %s: not in [bot] admins", user.id if user else "unknown", message.chat_id)
-        await send(message, [render.refusal("digest")], quote=not _private(message))
+        tr = await translator_for(update, context)
+        await send(message, [render.refusal("digest", tr=tr)], quote=not _private(message))
         return
     outcome = await poster_of(context).post_now(context.bot, str(message.chat_id))
     if outcome is None:
-        await send(message, [render.error_text(RuntimeError("digest could not be sent"))], quote=not _private(message))
+        tr = await translator_for(update, context)
+        await send(message, [render.error_text(RuntimeError("digest could not be sent"), tr=tr)], quote=not _private(message))
 
 
-async def _may_manage_digests(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str) -> bool:
+async def _administers(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """The sender is a configured admin, or an administrator (or the owner) of this chat."""
+    message = update.effective_message
+    user = update.effective_user
+    if user is None:
+        return False
+    if user.id in services_of(context).admins:
+        return True
+    try:
+        member = await context.bot.get_chat_member(message.chat_id, user.id)
+    except TelegramError as exc:
+        log.warning("could not check whether user id %s administers chat %s: %s", user.id, message.chat_id, exc)
+        return False
+    return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+
+async def _may_manage_digests(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, tr: Translator) -> bool:
     """A configured admin, or an administrator of this group; refuses (and logs) anyone else."""
     message = update.effective_message
     user = update.effective_user
     if _private(message):
-        await send(message, [render.groups_only(command)], quote=False)
+        await send(message, [render.groups_only(command, tr=tr)], quote=False)
         return False
-    if user is not None and user.id in services_of(context).admins:
+    if await _administers(update, context):
         return True
-    if user is not None:
-        try:
-            member = await context.bot.get_chat_member(message.chat_id, user.id)
-            if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
-                return True
-        except TelegramError as exc:
-            log.warning("could not check whether user id %s administers chat %s: %s", user.id, message.chat_id, exc)
     log.warning("refused /%s from user id %s in chat %s: not an admin", command, user.id if user else "unknown", message.chat_id)
-    await send(message, [render.chat_admins_only(command)], quote=True)
+    await send(message, [render.chat_admins_only(command, tr=tr)], quote=True)
     return False
 
 
 async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/subscribe (group admins): post digests in this chat."""
-    if not await _may_manage_digests(update, context, "subscribe"):
+    tr = await translator_for(update, context)
+    if not await _may_manage_digests(update, context, "subscribe", tr):
         return
     message = update.effective_message
     poster = poster_of(context)
     changed = poster.store.subscribe(str(message.chat_id), by=f"user:{update.effective_user.id}", now=poster.clock())
     log.info("chat %s subscribed to digests by user id %s", message.chat_id, update.effective_user.id)
-    await send(message, [render.subscribed(changed)], quote=True)
+    await send(message, [render.subscribed(changed, tr=tr)], quote=True)
 
 
 async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/unsubscribe (group admins): stop digests in this chat."""
-    if not await _may_manage_digests(update, context, "unsubscribe"):
+    tr = await translator_for(update, context)
+    if not await _may_manage_digests(update, context, "unsubscribe", tr):
         return
     message = update.effective_message
     changed = poster_of(context).store.unsubscribe(str(message.chat_id), by=f"user:{update.effective_user.id}")
     log.info("chat %s unsubscribed from digests by user id %s", message.chat_id, update.effective_user.id)
-    await send(message, [render.unsubscribed(changed)], quote=True)
+    await send(message, [render.unsubscribed(changed, tr=tr)], quote=True)
+
+
+async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/language [code | auto]: say which language the bot speaks in this chat, or choose it (groups: their admins)."""
+    message = update.effective_message
+    user = update.effective_user
+    languages: ChatLanguages = context.bot_data["languages"]
+    private = _private(message)
+    user_code = user.language_code if user else None
+    tr = await translator_for(update, context)
+    wanted = (context.args[0] if context.args else "").strip()
+    if not wanted:
+        choice = await asyncio.to_thread(languages.explain, message.chat_id, private=private, user_code=user_code)
+        await send(message, [render.language_status(choice, languages.catalogs, private=private, tr=tr)], quote=not private)
+        return
+    if not private and not await _administers(update, context):
+        log.warning("refused /language from user id %s in chat %s: not an admin", user.id if user else "unknown", message.chat_id)
+        await send(message, [render.chat_admins_only("language", tr=tr)], quote=True)
+        return
+    chosen = None if wanted.lower() == AUTO else languages.catalogs.negotiate(wanted)
+    if chosen is None and wanted.lower() != AUTO:
+        await send(message, [render.language_unknown(wanted, languages.catalogs, tr=tr)], quote=not private)
+        return
+    await asyncio.to_thread(languages.choose, message.chat_id, chosen)
+    log.info("chat %s language set to %s by user id %s", message.chat_id, chosen or AUTO, user.id if user else "unknown")
+    choice = await asyncio.to_thread(languages.explain, message.chat_id, private=private, user_code=user_code)
+    tr = languages.catalogs.translator(choice.language)  # the confirmation already in the new language
+    await send(message, [render.language_changed(choice, languages.catalogs, private=private, tr=tr)], quote=not private)
 
 
 async def membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -520,7 +573,8 @@ async def membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A command the bot does not have, in a private chat: point to /help."""
-    await send(update.effective_message, [render.unknown_command()], quote=False)
+    tr = await translator_for(update, context)
+    await send(update.effective_message, [render.unknown_command(tr=tr)], quote=False)
 
 
 # ------------------------------------------------------------------ errors
@@ -541,6 +595,7 @@ async def error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await update.callback_query.answer()
     if isinstance(message, Message):
         try:
-            await send(message, [render.error_text(exc)], quote=not _private(message))
+            tr = await translator_for(update, context)
+            await send(message, [render.error_text(exc, tr=tr)], quote=not _private(message))
         except TelegramError as send_error:
             log.warning("could not tell the user about the error: %s", send_error)

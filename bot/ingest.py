@@ -32,7 +32,9 @@ from telegram.ext import ContextTypes, filters
 from bot import handlers, ingest_render as say, render
 from bot.build_queue import BuildQueue
 from bot.handlers import await_build, edit, send
+from bot.i18n import Translator
 from bot.ingest_render import DocumentReport
+from bot.languages import translator_for
 from bot.lease import Lease
 from bot.services import Services
 from core.config import Config
@@ -134,40 +136,41 @@ def _stamp(message: Message, update: Update) -> tuple[int, int]:
 # ------------------------------------------------------------------ reporting
 
 
-async def _index_and_report(status: Message, saved: Saved, ingest: Ingest) -> None:
-    """Build (unless nothing changed), then edit ``status`` with what became of ``saved``."""
+async def _index_and_report(status: Message, saved: Saved, ingest: Ingest, tr: Translator) -> None:
+    """Build (unless nothing changed), then edit ``status`` with what became of ``saved`` (in ``tr``'s language)."""
     # /forget in reply to the report finds the document.
     await asyncio.to_thread(ingest.inbox.registry.add_messages, saved.doc, message_key(status.chat_id, status.message_id))
     if saved.status == "duplicate":
-        await edit(status, say.duplicate(saved.doc, saved.title or ingest.title_of(saved.doc)))
+        await edit(status, say.duplicate(saved.doc, saved.title or ingest.title_of(saved.doc), tr=tr))
         return
     indexed = await asyncio.to_thread(ingest.indexed)
     if saved.status == "unchanged" and saved.doc in indexed:
-        await edit(status, say.unchanged(saved.doc, ingest.title_of(saved.doc)))
+        await edit(status, say.unchanged(saved.doc, ingest.title_of(saved.doc), tr=tr))
         return
     build = ingest.builds.request()
-    report = await await_build(status, build.result(), build.describe, "")
+    report = await await_build(status, build.result(), lambda: build.describe(tr), "", tr=tr)
     if report is None:
         return
     skipped = next((s for s in report.skipped if s.path == saved.doc), None)
     document = await asyncio.to_thread(ingest.describe, saved.doc, "changed" if saved.status == "changed" else "added")
     if document is None:
-        reason = skipped.reason if skipped else "it is not in the index (it may have been removed meanwhile)"
-        await edit(status, say.skipped_by_build(saved.doc, reason))
+        reason = skipped.reason if skipped else tr.gettext("it is not in the index (it may have been removed meanwhile)")
+        await edit(status, say.skipped_by_build(saved.doc, reason, tr=tr))
         return
-    await edit(status, say.added(document, report))
+    await edit(status, say.added(document, report, tr=tr))
 
 
-async def _save(status: Message, what: str, call, *args, **kwargs) -> Saved | None:
+async def _save(status: Message, tr: Translator, what: str, call, *args, **kwargs) -> Saved | None:
     """Run a blocking ``SeedInbox.save_*`` in a thread; a refused document edits ``status`` with why."""
     try:
         return await asyncio.to_thread(call, *args, **kwargs)
     except IngestError as exc:
         log.info("not adding %s: %s", what, exc)
-        await edit(status, say.not_added(what, str(exc)))
+        await edit(status, say.not_added(what, str(exc), tr=tr))
     except OSError as exc:  # a full disk, a read-only seeds folder: nothing half-written stays
         log.error("could not store %s in the seeds folder", what, exc_info=exc)
-        await edit(status, say.not_added(what, f"it could not be stored in the seeds folder ({exc.strerror or exc})"))
+        why = tr.gettext("it could not be stored in the seeds folder ({error})", error=exc.strerror or exc)
+        await edit(status, say.not_added(what, why, tr=tr))
     return None
 
 
@@ -180,42 +183,44 @@ async def document_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     user = update.effective_user
     ingest = ingest_of(context)
     document = message.document
+    tr = await translator_for(update, context)
     if not ingest.is_admin(user.id if user else None):
         log.warning("refused a file from user id %s: not in [bot] admins (not downloaded)", user.id if user else "unknown")
-        await send(message, [say.refused()], quote=False)
+        await send(message, [say.refused(tr=tr)], quote=False)
         return
     name = document.file_name
     if document_suffix(name, document.mime_type) is None:
-        await send(message, [say.not_a_document(name or document.mime_type)], quote=True)
+        await send(message, [say.not_a_document(name or document.mime_type, tr=tr)], quote=True)
         return
     size = document.file_size
     if size == 0:
-        await send(message, [say.empty_file(name)], quote=True)
+        await send(message, [say.empty_file(name, tr=tr)], quote=True)
         return
     if size is not None and (size > ingest.max_bytes or (ingest.public_limit and size > ingest.public_limit)):
-        await send(message, [say.too_large(name, size, ingest.max_bytes, ingest.public_limit or PUBLIC_DOWNLOAD_LIMIT)], quote=True)
+        too_large = say.too_large(name, size, ingest.max_bytes, ingest.public_limit or PUBLIC_DOWNLOAD_LIMIT, tr=tr)
+        await send(message, [too_large], quote=True)
         return
-    status = (await send(message, [say.downloading(name)], quote=True))[0]
+    status = (await send(message, [say.downloading(name, tr=tr)], quote=True))[0]
     try:
         data = await _download(context, document)
     except _TooBig:
-        await edit(status, say.too_large(name, size, ingest.max_bytes, PUBLIC_DOWNLOAD_LIMIT))
+        await edit(status, say.too_large(name, size, ingest.max_bytes, PUBLIC_DOWNLOAD_LIMIT, tr=tr))
         return
     except TelegramError as exc:
         # Never log or show the exception text of a download: the file URL holds the token.
         log.warning("download of a file from user id %s failed: %s", user.id, exc.__class__.__name__)
-        await edit(status, say.download_failed(name, "Telegram did not deliver it completely"))
+        await edit(status, say.download_failed(name, tr.gettext("Telegram did not deliver it completely"), tr=tr))
         return
     origin = message.forward_origin
     source = post_link(origin.chat, origin.message_id) if isinstance(origin, MessageOriginChannel) else None
     saved = await _save(
-        status, name or "the file", ingest.inbox.save_upload, name, data,
+        status, tr, name or tr.gettext("the file"), ingest.inbox.save_upload, name, data,
         mime_type=document.mime_type, added_by=user.id, title=message.caption, source=source,
         messages=(message_key(message.chat_id, message.message_id),), indexed=await asyncio.to_thread(ingest.indexed),
     )
     if saved is not None:
         log.info("admin user id %s added %s (%s)", user.id, saved.doc, saved.status)
-        await _index_and_report(status, saved, ingest)
+        await _index_and_report(status, saved, ingest, tr)
 
 
 class _TooBig(Exception):
@@ -237,17 +242,13 @@ async def media_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """A photo, video, voice or audio message in a private chat: not a document."""
     message = update.effective_message
     user = update.effective_user
+    tr = await translator_for(update, context)
     if not ingest_of(context).is_admin(user.id if user else None):
         log.warning("refused a file from user id %s: not in [bot] admins (not downloaded)", user.id if user else "unknown")
-        await send(message, [say.refused()], quote=False)
+        await send(message, [say.refused(tr=tr)], quote=False)
         return
-    kind = next(
-        (label for attr, label in (("photo", "photo"), ("video", "video"), ("animation", "animation"),
-                                   ("voice", "voice message"), ("video_note", "video message"), ("audio", "audio file"))
-         if getattr(message, attr)),
-        "media message",
-    )
-    await send(message, [say.not_a_file(kind)], quote=True)
+    kind = next((attr for attr in say.MEDIA_KINDS if getattr(message, attr)), "media")
+    await send(message, [say.not_a_file(kind, tr=tr)], quote=True)
 
 
 # ------------------------------------------------------------------ links
@@ -258,27 +259,30 @@ async def link_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not ingest_of(context).is_admin(update.effective_user.id if update.effective_user else None):
         await handlers.private_message(update, context)
         return
-    await _add_link(update.effective_message, update.effective_user.id, URL_ONLY.match(update.effective_message.text).group(1), context)
+    tr = await translator_for(update, context)
+    url = URL_ONLY.match(update.effective_message.text).group(1)
+    await _add_link(update.effective_message, update.effective_user.id, url, context, tr)
 
 
 async def add_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/add <url> (admins only): fetch the link and index it."""
     message = update.effective_message
     user = update.effective_user
+    tr = await translator_for(update, context)
     if not ingest_of(context).is_admin(user.id if user else None):
         log.warning("refused /add from user id %s: not in [bot] admins", user.id if user else "unknown")
-        await send(message, [render.refusal("add")], quote=message.chat.type != Chat.PRIVATE)
+        await send(message, [render.refusal("add", tr=tr)], quote=message.chat.type != Chat.PRIVATE)
         return
     if not context.args:
-        await send(message, [say.add_usage()], quote=True)
+        await send(message, [say.add_usage(tr=tr)], quote=True)
         return
-    await _add_link(message, user.id, context.args[0], context)
+    await _add_link(message, user.id, context.args[0], context, tr)
 
 
-async def _add_link(message: Message, user_id: int, url: str, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _add_link(message: Message, user_id: int, url: str, context: ContextTypes.DEFAULT_TYPE, tr: Translator) -> None:
     ingest = ingest_of(context)
     settings = ingest.config.ingest
-    status = (await send(message, [say.fetching(url)], quote=True))[0]
+    status = (await send(message, [say.fetching(url, tr=tr)], quote=True))[0]
     try:
         page = await asyncio.to_thread(
             fetch_url, url, max_bytes=ingest.max_bytes, timeout=settings.fetch_timeout,
@@ -286,15 +290,15 @@ async def _add_link(message: Message, user_id: int, url: str, context: ContextTy
         )
     except IngestError as exc:
         log.info("not adding link from admin user id %s: %s", user_id, exc)
-        await edit(status, say.not_added(url, str(exc)))
+        await edit(status, say.not_added(url, str(exc), tr=tr))
         return
     saved = await _save(
-        status, url, ingest.inbox.save_link, url, page.name, page.data, added_by=user_id,
+        status, tr, url, ingest.inbox.save_link, url, page.name, page.data, added_by=user_id,
         messages=(message_key(message.chat_id, message.message_id),), indexed=await asyncio.to_thread(ingest.indexed),
     )
     if saved is not None:
         log.info("admin user id %s added %s from a link (%s)", user_id, saved.doc, saved.status)
-        await _index_and_report(status, saved, ingest)
+        await _index_and_report(status, saved, ingest, tr)
 
 
 # ------------------------------------------------------------------ channel posts
@@ -312,25 +316,26 @@ async def forwarded_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     message = update.effective_message
     user = update.effective_user
     ingest = ingest_of(context)
+    tr = await translator_for(update, context)
     if not ingest.is_admin(user.id if user else None):
         log.warning("refused a forwarded post from user id %s: not in [bot] admins", user.id if user else "unknown")
-        await send(message, [say.refused()], quote=False)
+        await send(message, [say.refused(tr=tr)], quote=False)
         return
     origin: MessageOriginChannel = message.forward_origin
     text = message.text or message.caption or ""
     minimum = ingest.config.ingest.min_post_chars
     if len(text.strip()) < minimum:
-        await send(message, [say.post_too_short(len(text.strip()), minimum)], quote=True)
+        await send(message, [say.post_too_short(len(text.strip()), minimum, tr=tr)], quote=True)
         return
-    status = (await send(message, [say.saving_post()], quote=True))[0]
+    status = (await send(message, [say.saving_post(tr=tr)], quote=True))[0]
     saved = await _save(
-        status, "the post", ingest.inbox.save_post, channel=_channel_key(origin.chat), message_id=origin.message_id,
+        status, tr, tr.gettext("the post"), ingest.inbox.save_post, channel=_channel_key(origin.chat), message_id=origin.message_id,
         text=text, link=post_link(origin.chat, origin.message_id), stamp=_stamp(message, update), added_by=user.id,
         messages=(message_key(message.chat_id, message.message_id),), indexed=await asyncio.to_thread(ingest.indexed),
     )
     if saved is not None:
         log.info("admin user id %s added forwarded post %s (%s)", user.id, saved.doc, saved.status)
-        await _index_and_report(status, saved, ingest)
+        await _index_and_report(status, saved, ingest, tr)
 
 
 async def channel_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -396,27 +401,28 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
     ingest = ingest_of(context)
     quote = message.chat.type != Chat.PRIVATE
+    tr = await translator_for(update, context)
     if not ingest.is_admin(user.id if user else None):
         log.warning("refused /forget from user id %s: not in [bot] admins", user.id if user else "unknown")
-        await send(message, [render.refusal("forget")], quote=quote)
+        await send(message, [render.refusal("forget", tr=tr)], quote=quote)
         return
     wanted = " ".join(context.args or []).strip()
     doc = await asyncio.to_thread(_find_document, ingest, message.reply_to_message, wanted)
     if doc is None:
-        await send(message, [say.forget_unknown(wanted) if wanted else say.forget_usage()], quote=True)
+        await send(message, [say.forget_unknown(wanted, tr=tr) if wanted else say.forget_usage(tr=tr)], quote=True)
         return
     title = ingest.title_of(doc)
-    status = (await send(message, [say.forgetting(doc, title)], quote=True))[0]
+    status = (await send(message, [say.forgetting(doc, title, tr=tr)], quote=True))[0]
     try:
         await asyncio.to_thread(ingest.inbox.forget, doc)
     except IngestError as exc:
-        await edit(status, say.forget_failed(doc, str(exc)))
+        await edit(status, say.forget_failed(doc, str(exc), tr=tr))
         return
     log.info("admin user id %s forgot %s", user.id, doc)
     build = ingest.builds.request()
-    report = await await_build(status, build.result(), build.describe, "")
+    report = await await_build(status, build.result(), lambda: build.describe(tr), "", tr=tr)
     if report is not None:
-        await edit(status, say.forgotten(doc, title, report))
+        await edit(status, say.forgotten(doc, title, report, tr=tr))
 
 
 def _find_document(ingest: Ingest, replied: Message | None, wanted: str) -> str | None:

@@ -65,7 +65,8 @@ class RetrievalConfig:
     top_k: int = 3
     min_score: float = 0.2
     candidates: int = 20
-    min_confidence: float = 0.3
+    min_confidence: float = 0.44
+    high_confidence: float = 0.8
     mode: str = "hybrid"
     extract_chars: int = 500
     multilingual_min_confidence: float = 0.75
@@ -97,6 +98,9 @@ class BotConfig:
     # PostgreSQL URL without the password (which comes from database_password_env); "" = SQLite in data_dir.
     database_url: str = ""
     database_password_env: str = "BOT_DATABASE_PASSWORD"
+    # The language of the bot's own texts in groups and channels: "auto" (each user's Telegram
+    # language) or a language with a catalog in bot/locale ("en", "ru", "es", ...).
+    group_language: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class DigestConfig:
     sentences: int = 3
     when_nothing_new: str = "skip"  # "skip" or "say"
     admin_report: bool = False  # weekly: the most asked unanswered questions, to [bot] admins
+    language: str = "en"  # of digests (and the admins' report) where no chat language is chosen
 
 
 @dataclass(frozen=True)
@@ -262,6 +267,26 @@ class _Section:
             ) from None
         return value
 
+    def language(self, key: str, default: str, *, auto: bool = False) -> str:
+        """A language code as catalogs are named ("ru", "pt_BR"; "pt-br" is accepted), or "auto" if allowed.
+
+        Whether the bot has texts in it is checked when the bot starts (bot.app.load_catalogs).
+        """
+        value = self._take(key, default)
+        if isinstance(value, str) and auto and value.strip().lower() == "auto":
+            return "auto"
+        match = re.fullmatch(r"([A-Za-z]{2,3})(?:[-_]([A-Za-z]{2}|[A-Za-z]{4}))?", value.strip()) if isinstance(value, str) else None
+        if match is None:
+            allowed = '"auto" or ' if auto else ""
+            raise ConfigError(
+                f"{self._key(key)} must be {allowed}a language code such as \"en\", \"ru\" or \"es\". "
+                f"Currently, {self._key(key)} is {value!r}"
+            )
+        language, region = match.groups()
+        if region is None:
+            return language.lower()
+        return f"{language.lower()}_{region.upper() if len(region) == 2 else region.title()}"
+
     def env_name(self, key: str, default: str) -> str:
         value = self.str(key, default)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
@@ -359,13 +384,20 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         top_k=s.int("top_k", 3, minimum=1, maximum=50),
         min_score=s.float("min_score", 0.2, minimum=-1.0, maximum=1.0),
         candidates=s.int("candidates", 20, minimum=1, maximum=1000),
-        min_confidence=s.float("min_confidence", 0.3, minimum=0.0, maximum=1.0),
+        min_confidence=s.float("min_confidence", 0.44, minimum=0.0, maximum=1.0),
+        high_confidence=s.float("high_confidence", 0.8, minimum=0.0, maximum=1.0),
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
         extract_chars=s.int("extract_chars", 500, minimum=50, maximum=20_000),
         multilingual_min_confidence=s.float("multilingual_min_confidence", 0.75, minimum=0.0, maximum=1.0),
         follow_up_minutes=s.int("follow_up_minutes", 10, minimum=0, maximum=24 * 60),
     )
     s.done()
+    if retrieval.high_confidence < retrieval.min_confidence:
+        raise ConfigError(
+            "retrieval.high_confidence must be at least retrieval.min_confidence. "
+            f"Currently, retrieval.high_confidence is {retrieval.high_confidence} "
+            f"and retrieval.min_confidence is {retrieval.min_confidence}"
+        )
     if retrieval.candidates < retrieval.top_k:
         raise ConfigError(
             "retrieval.candidates must be at least retrieval.top_k. "
@@ -402,6 +434,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         data_dir=s.path("data_dir", "data", base),
         database_url=_database_url(s.str("database_url", "", non_empty=False).strip()),
         database_password_env=s.env_name("database_password_env", "BOT_DATABASE_PASSWORD"),
+        group_language=s.language("group_language", "auto", auto=True),
     )
     s.done()
 
@@ -414,6 +447,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         sentences=s.int("sentences", 3, minimum=1, maximum=10),
         when_nothing_new=s.choice("when_nothing_new", "skip", ("skip", "say")),
         admin_report=s.bool("admin_report", False),
+        language=s.language("language", "en"),
     )
     s.done()
 

@@ -35,12 +35,14 @@ import numpy as np
 from core.config import load_config
 from core.embedder import load_embedder
 from core.multilingual import load_multilingual
-from eval.calibrate import FEATURES, collect, fit_logistic
 from index.build import build_index
+from index.lexical import question_terms
 from retrieval.crosslingual import FEATURES as EVIDENCE, WEIGHTS, Crosslingual
-from retrieval.evaluate import CachedEmbedder, CachedQueries, read_questions
+from retrieval.evaluate import CachedEmbedder, CachedQueries, contains_answer, read_questions
 from retrieval.load import load_index
-from retrieval.retriever import SentenceWeights
+from retrieval.retriever import EXTRACT_POOL, SENTENCE_POOL, Retriever
+
+FEATURES = ("cosine", "coverage", "passage", "cue", "length", "antecedent")  # SentenceWeights' fields
 
 ROOT = Path(__file__).resolve().parent
 TOLERANCE = 0.005
@@ -57,15 +59,47 @@ def _docs(work: Path, name: str, source: Path, only: set[str] | None) -> Path:
     return target
 
 
+def collect(retriever: Retriever, questions):
+    """Per question: its candidate sentences' features, their labels, and what the evidence needs."""
+    rows = []
+    for q in questions:
+        text = " ".join(q.question.split())
+        vector = retriever.embedder.encode([text])[0]
+        q_terms = question_terms(text)
+        hits = retriever._rank(vector, q_terms, max(retriever.settings.candidates, EXTRACT_POOL))
+        scored = [s for s in retriever.score_sentences(text, vector, q_terms, hits[:EXTRACT_POOL]) if s.rank < SENTENCE_POOL] if hits else []
+        if not scored:
+            rows.append(None)
+            continue
+        x = np.array([[getattr(s, f) for f in FEATURES] for s in scored])
+        y = np.array([contains_answer(s.sentence.text, q.answers) for s in scored]) if q.answers else None
+        rows.append((x, y, scored, hits, q_terms, text))
+    return rows
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 5000) -> tuple[np.ndarray, float]:
+    """Plain gradient-descent logistic regression on standardised features; returns raw-scale weights."""
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = (x - mean) / std
+    w, b = np.zeros(x.shape[1]), 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(z @ w + b)))
+        grad = p - y
+        w -= 0.5 * (z.T @ grad / len(y) + l2 * w)
+        b -= 0.5 * grad.mean()
+    raw = w / std
+    return raw, float(b - (mean * raw).sum())
+
+
 def _evidence(retriever, rows, w) -> np.ndarray:
     out = []
     for row in rows:
         if row is None:
             out.append(np.zeros(len(EVIDENCE)))
             continue
-        x, _, scored, hits, q_terms = row
+        x, _, scored, hits, q_terms, text = row
         best = scored[int(np.argmax(x @ w))]
-        e = retriever.evidence(best, hits, q_terms)
+        e = retriever.evidence(text, best, scored, hits, q_terms)
         out.append(np.array([float(getattr(e, f)) for f in EVIDENCE]))
     return np.array(out)
 

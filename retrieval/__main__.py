@@ -150,7 +150,10 @@ def format_text(answer: Answer) -> str:
     # One number, on one scale: the abstention model's confidence (0..1) that the best
     # sentence answers.  Per-extract ranking scores mix cosine and word coverage and mean
     # nothing to a reader, so they stay in --json only.
+    # How sure, in words (retrieval.confidence): nothing for a confident answer, a caution for a
+    # tentative one, "Not answered" for a decline.
     lines = []
+    label = answer.confidence_label
     if answer.context is not None:
         lines.append(f"(Taking this as a follow-up to: {answer.context.question})")
     if answer.answered:
@@ -158,8 +161,10 @@ def format_text(answer: Answer) -> str:
         lines.append(
             f"        ({answer.sentence.title}, {answer.sentence.location}; confidence {answer.confidence:.2f})"
         )
+        if label:
+            lines.append(f"        {label}")
     else:
-        lines.append(f"Not answered: nothing in the documents answers this closely enough (confidence {answer.confidence:.2f}).")
+        lines.append(f"{label.rstrip('.')} (confidence {answer.confidence:.2f}).")
         if answer.extracts:
             lines.append("Closest passages:")
     for n, extract in enumerate(answer.extracts, 1):

@@ -8,18 +8,22 @@ Usage::
 One cosine threshold confuses "about another subject" with "phrased differently".
 The model combines evidence that fails in different ways: how close the best
 sentence and passage are in meaning, how much of the question's rare-word weight
-they contain, and whether the corpus knows the question's words at all.
+they contain, whether the corpus knows the question's words at all, whether the
+names the question mentions occur in the chosen document and in the collection, how
+far the best sentence stands above the runner-up, and whether cosine and word coverage
+agree on its passage (``retrieval.evidence``).
 
-The weights were fitted by ``python -m eval.calibrate`` (logistic regression): positives
-are answerable SQuAD 2.0 dev questions asked against their own five articles, negatives
-the same questions asked against the 43 XQuAD articles on other subjects.  They were
-then checked, unchanged, on the other direction (XQuAD questions against the SQuAD
-articles: eval/squad2_dev5/out_of_corpus.jsonl) and on answerable XQuAD; see docs/quality.md.
-``known_share`` gets a small negative weight: it is mostly carried by the coverages, and
-on its own it only says the corpus shares the question's vocabulary.
+The weights are fitted by ``python -m eval.calibrate`` (logistic regression) on
+collections of realistic size: halves of XQuAD indexed alone and asked both halves'
+questions, single articles and groups of three, the five SQuAD 2.0 articles, SQuAD
+questions against the 43 other XQuAD articles and against XQuAD's shorter copies of
+their own articles (near-topic), and reader-phrased questions (eval/paraphrase_fit).
+Other splits, sets and the probes are the check; see docs/quality.md.  ``known_share``
+gets a negative weight: it is mostly carried by the coverages, and on its own it only
+says the corpus shares the question's vocabulary.
 
-The default threshold (``[retrieval] min_confidence = 0.3``) is the one at which the fit
-set wrongly declines at most 3% of its answerable questions.
+The default threshold (``[retrieval] min_confidence``) is the one at which the fit
+collections wrongly decline 3% of their answerable questions on average.
 """
 
 from __future__ import annotations
@@ -37,14 +41,24 @@ class Evidence:
     sentence_coverage: float  # idf-weighted share of question terms in the chosen sentence
     passage_coverage: float  # the same, over the best-covered top passage
     known_share: float  # idf-weighted share of question terms found anywhere in the corpus
+    entity_missing: float = 0.0  # share of the question's names absent from the chosen document's retrieved passages
+    entity_unknown: float = 0.0  # share of the question's names no document of the collection uses
+    margin: float = 0.0  # chosen sentence's score minus the runner-up's (capped at 1)
+    dense_rank: float = 0.0  # reciprocal rank of the chosen passage among the top passages by cosine
+    lexical_rank: float = 0.0  # the same by word coverage
 
     def vector(self) -> tuple[float, ...]:
         return astuple(self)
 
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        return tuple(cls.__dataclass_fields__)
+
 
 # Fitted by eval/calibrate.py (see the module docstring); order as in Evidence.
-WEIGHTS = (14.63, 7.77, 5.79, 2.48, -2.34)
-BIAS = -12.23
+# entity_unknown stays at 0: it adds nothing once entity_missing is in (docs/quality.md, ablation).
+WEIGHTS = (10.37, 4.65, 2.46, 3.51, -2.83, -2.55, 0.0, 1.79, 0.46, 1.47)
+BIAS = -8.54
 
 
 def answer_confidence(evidence: Evidence, weights: tuple[float, ...] = WEIGHTS, bias: float = BIAS) -> float:

@@ -69,6 +69,7 @@ class Question:
     id: str
     question: str
     answers: tuple[str, ...]  # empty: the documents do not answer it
+    doc: str | None = None  # the document it was written about, when the file says
     language: str = ""  # its file's language, for the per-language figures ("" when not grouped)
 
 
@@ -192,7 +193,8 @@ def read_questions(path: Path) -> list[Question]:
         try:
             row = json.loads(line)
             answers = tuple(_answer_text(a) for a in row.get("answers", []))
-            out.append(Question(str(row.get("id", number)), str(row["question"]), answers))
+            doc = row.get("doc")
+            out.append(Question(str(row.get("id", number)), str(row["question"]), answers, str(doc) if doc else None))
         except (ValueError, KeyError, TypeError) as exc:
             raise EvalError(f"{path}:{number}: not a question object ({exc.__class__.__name__}: {exc})") from None
     if not out:

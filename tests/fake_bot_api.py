@@ -175,7 +175,8 @@ class FakeBotApi:
         self.bot = {"id": bot_id, "is_bot": True, "first_name": "Cited Answers", "username": username}
         self.calls: list[Call] = []
         self.injected_at: dict[int, float] = {}  # update_id -> time.perf_counter() at injection
-        self.commands: dict[str, list] = {}
+        self.commands: dict[str, list] = {}  # scope (JSON) -> commands, for users of any language
+        self.localized_commands: dict[tuple[str, str], list] = {}  # (language_code, scope) -> commands
         self._cond = threading.Condition()
         self._updates: list[dict] = []
         self._update_ids = itertools.count(1)
@@ -377,6 +378,7 @@ class FakeBotApi:
         mime_type: str | None = None,
         file_size: int | None = None,
         forward_from_channel: dict | None = None,
+        language_code: str | None = None,
     ) -> dict:
         """A message in the private chat with ``user_id`` carrying a file (``file_size`` may lie, as a test needs)."""
         document = self.add_file(data, file_name or "file", file_size=file_size)
@@ -384,7 +386,7 @@ class FakeBotApi:
             del document["file_name"]
         if mime_type:
             document["mime_type"] = mime_type
-        update = self.private_text(user_id, "")
+        update = self.private_text(user_id, "", language_code=language_code)
         message = update["message"]
         del message["text"]
         message["document"] = document
@@ -440,15 +442,28 @@ class FakeBotApi:
 
     # Update builders (messages) -----------------------------------------
 
-    def user(self, user_id: int, name: str = "Ada") -> dict:
-        return {"id": user_id, "is_bot": False, "first_name": name}
+    def user(self, user_id: int, name: str = "Ada", language_code: str | None = None) -> dict:
+        """A user; ``language_code`` is their Telegram app's language as Telegram sends it ("ru", "es-419")."""
+        user = {"id": user_id, "is_bot": False, "first_name": name}
+        if language_code:
+            user["language_code"] = language_code
+        return user
 
-    def message(self, chat: dict, user_id: int, text: str, *, entities: list | None = None, reply_to: dict | None = None) -> dict:
+    def message(
+        self,
+        chat: dict,
+        user_id: int,
+        text: str,
+        *,
+        entities: list | None = None,
+        reply_to: dict | None = None,
+        language_code: str | None = None,
+    ) -> dict:
         message = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
             "chat": chat,
-            "from": self.user(user_id),
+            "from": self.user(user_id, language_code=language_code),
             "text": text,
         }
         if text.startswith("/"):
@@ -460,17 +475,19 @@ class FakeBotApi:
             message["reply_to_message"] = reply_to
         return {"message": message}
 
-    def private_text(self, user_id: int, text: str) -> dict:
-        return self.message({"id": user_id, "type": "private", "first_name": "Ada"}, user_id, text)
+    def private_text(self, user_id: int, text: str, *, language_code: str | None = None) -> dict:
+        return self.message({"id": user_id, "type": "private", "first_name": "Ada"}, user_id, text, language_code=language_code)
 
-    def group_text(self, chat_id: int, user_id: int, text: str, *, reply_to: dict | None = None) -> dict:
+    def group_text(
+        self, chat_id: int, user_id: int, text: str, *, reply_to: dict | None = None, language_code: str | None = None
+    ) -> dict:
         entities = []
         mention = f"@{self.bot['username']}"
         if mention in text:
             offset = text.index(mention)
             entities.append({"type": "mention", "offset": utf16_length(text[:offset]), "length": utf16_length(mention)})
         chat = {"id": chat_id, "type": "supergroup", "title": "Readers"}
-        return self.message(chat, user_id, text, entities=entities, reply_to=reply_to)
+        return self.message(chat, user_id, text, entities=entities, reply_to=reply_to, language_code=language_code)
 
     def bot_removed(self, chat_id: int, by_user: int) -> dict:
         """A my_chat_member update: the bot was kicked from group ``chat_id``."""
@@ -485,12 +502,12 @@ class FakeBotApi:
             }
         }
 
-    def button_press(self, user_id: int, sent: Call, data: str) -> dict:
+    def button_press(self, user_id: int, sent: Call, data: str, *, language_code: str | None = None) -> dict:
         """A callback_query update: ``user_id`` pressed the button with ``data`` under the sent message."""
         return {
             "callback_query": {
                 "id": str(next(self._message_ids)),
-                "from": self.user(user_id),
+                "from": self.user(user_id, language_code=language_code),
                 "chat_instance": "fake-chat-instance",
                 "message": sent.result,
                 "data": data,
@@ -695,16 +712,29 @@ class FakeBotApi:
 
     def _api_setMyCommands(self, params):
         scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
-        self.commands[scope] = params["commands"]
+        language = params.get("language_code") or ""
+        if language and not (len(language) == 2 and language.isalpha() and language.islower()):
+            raise _ApiError("Bad Request: invalid language code specified")  # Telegram takes ISO 639-1 codes only
+        for command in params["commands"]:
+            if not 1 <= len(command.get("description", "")) <= 256:
+                raise _ApiError("Bad Request: command description must be 1-256 characters")
+        if language:
+            self.localized_commands[(language, scope)] = params["commands"]
+        else:
+            self.commands[scope] = params["commands"]
         return True
 
     def _api_getMyCommands(self, params):
-        return self.commands.get(json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True), [])
+        scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
+        language = params.get("language_code") or ""
+        return self.localized_commands.get((language, scope)) or self.commands.get(scope, [])
 
     def _api_sendChatAction(self, params):
         return True
 
     def _api_answerCallbackQuery(self, params):
+        if utf16_length(params.get("text") or "") > 200:  # Telegram's limit for the notice
+            raise _ApiError("Bad Request: MESSAGE_TOO_LONG")
         return True
 
     def _chat_id(self, value) -> int:

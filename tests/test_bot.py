@@ -245,10 +245,17 @@ def test_start_help_sources_and_the_command_menu(bot):
     )
     menu = {json_scope: [c["command"] for c in commands] for json_scope, commands in api.commands.items()}
     assert menu['{"type": "default"}'] == ["ask", "sources", "start", "help"]
-    assert menu['{"type": "all_chat_administrators"}'] == ["ask", "sources", "start", "help", "subscribe", "unsubscribe"]
+    assert menu['{"type": "all_private_chats"}'] == ["ask", "sources", "start", "help", "language"]
+    assert menu['{"type": "all_chat_administrators"}'] == ["ask", "sources", "start", "help", "subscribe", "unsubscribe", "language"]
     assert menu[f'{{"chat_id": {ADMIN}, "type": "chat"}}'] == [
-        "ask", "sources", "start", "help", "subscribe", "unsubscribe", "digest", "reindex", "add", "forget", "stats"
+        "ask", "sources", "start", "help", "subscribe", "unsubscribe", "language", "digest", "reindex", "add", "forget", "stats"
     ]
+    # The same menus for Russian and Spanish apps, described in their language.
+    for language, ask in (("ru", "Ответить на вопрос по документам"), ("es", "Responder una pregunta con los documentos")):
+        for scope, commands in api.commands.items():
+            localized = api.localized_commands[(language, scope)]
+            assert [c["command"] for c in localized] == [c["command"] for c in commands]
+            assert localized[0]["description"] == ask
 
 
 def test_unknown_command_in_private_points_to_help(bot):

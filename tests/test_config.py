@@ -30,6 +30,7 @@ def test_shipped_config_loads_with_paths_relative_to_it():
         ("[retrieval]\ntop_k = 0\n", "retrieval.top_k must be an integer >= 1 and <= 50. Currently, retrieval.top_k is 0"),
         ("[retrieval]\nmin_score = 'high'\n", "retrieval.min_score must be a number between -1.0 and 1.0. Currently, retrieval.min_score is 'high'"),
         ("[retrieval]\nmin_confidence = 1.5\n", "retrieval.min_confidence must be a number between 0.0 and 1.0. Currently, retrieval.min_confidence is 1.5"),
+        ("[retrieval]\nmin_confidence = 0.6\nhigh_confidence = 0.5\n", "retrieval.high_confidence must be at least retrieval.min_confidence. Currently, retrieval.high_confidence is 0.5 and retrieval.min_confidence is 0.6"),
         ("[retrieval]\nextract_chars = 10\n", "retrieval.extract_chars must be an integer >= 50 and <= 20000. Currently, retrieval.extract_chars is 10"),
         ("[retrieval]\nfollow_up_minutes = -1\n", "retrieval.follow_up_minutes must be an integer >= 0 and <= 1440. Currently, retrieval.follow_up_minutes is -1"),
         ('[retrieval]\nfollow_up_minutes = "10"\n', "retrieval.follow_up_minutes must be an integer >= 0 and <= 1440. Currently, retrieval.follow_up_minutes is '10'"),

@@ -135,3 +135,31 @@ def test_eval_command_rejects_a_missing_documents_folder(tmp_path):
         capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
     )
     assert result.returncode == 1 and "nope does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- the calibration collections
+
+
+def test_split_halves_are_reproducible_halves_of_the_documents():
+    from eval.collections import split_halves
+
+    docs = [f"d{i}.txt" for i in range(10)]
+    halves = split_halves(docs, 3)
+    assert halves == split_halves(list(reversed(docs)), 3)  # the same whatever the input order
+    assert all(len(h) == 5 and h <= set(docs) for h in halves)
+    assert len({frozenset(h) for h in halves}) > 1
+
+
+def test_calibration_collections_label_a_question_answerable_only_where_its_document_is_indexed():
+    from eval.collections import dev_collections
+
+    collections = {c.name: c for c in dev_collections(REPO / "eval")}
+    fitted = {name for name, c in collections.items() if c.fit}
+    assert {"split-0", "split-3", "squad5", "other43", "near-fit", "paraphrase-fit"} <= fitted
+    assert not fitted & {"split-4", "split-7", "squad5-out-of-corpus", "near-check", "probes-seed", "probes-xquad", "xquad48"}
+    for name in ("split-0", "split-5", "single-2", "trio-1"):
+        c = collections[name]
+        indexed = set(c.documents)
+        assert any(answerable for _, answerable in c.questions) and any(not a for _, a in c.questions)
+        for question, answerable in c.questions:
+            assert answerable == (question.doc in indexed)
