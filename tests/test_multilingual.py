@@ -214,8 +214,8 @@ def test_eval_reports_each_language_and_the_multilingual_path(english):
     build_index(english, FakeEmbedder(), multilingual=multilingual)
     retriever = _retriever(english, multilingual)
     questions = [
-        Question("1", "Who co-chaired the Pakistan-US Counterterrorism Dialogue?", ("Elizabeth Richard",), "en"),
-        Question("2", "Кто был сопредседателем Pakistan-US Counterterrorism Dialogue?", ("Elizabeth Richard",), "ru"),
+        Question("1", "Who co-chaired the Pakistan-US Counterterrorism Dialogue?", ("Elizabeth Richard",), language="en"),
+        Question("2", "Кто был сопредседателем Pakistan-US Counterterrorism Dialogue?", ("Elizabeth Richard",), language="ru"),
     ]
     reports = score_mode(retriever, questions, by_language=True)
     by = {r.language: r for r in reports}
