@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.corpus import CACHE, REPO, RESULTS, cached_embeddings, centre_texts, questions, write_seeds
+from benchmarks.corpus import CACHE, REPO, RESULTS, cached_embeddings, centre_texts, questions, write_seeds, xling_questions
 
-FIGURES = ("latency", "followup", "build", "incremental", "cold", "scale", "e2e", "milvus")
+FIGURES = ("latency", "followup", "build", "incremental", "cold", "scale", "e2e", "milvus", "multilingual")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +123,10 @@ class Bench:
 
             shutil.rmtree(self.work, ignore_errors=True)
             write_seeds(self.work / "seeds")
+            # The English pipeline as it was before the multilingual path: every figure but
+            # ``multilingual`` keeps its meaning (that one compares the two).
             text = (REPO / "config.toml").read_text(encoding="utf-8")
+            text = _english_only(text)
             (self.work / "config.toml").write_text(text, encoding="utf-8")
             (self.work / "data").mkdir(parents=True, exist_ok=True)
             # The ONNX export is per model, not per index: keep it across runs.
@@ -303,6 +306,72 @@ class Bench:
                 f"{large['index_type']} build took {large['build_s']:.0f} s (cached in benchmarks/results/cache)"),
         ]
 
+    def multilingual(self) -> list[dict]:
+        """The multilingual path's costs against the English-only pipeline, same seeds, same run.
+
+        Build time and index size with both encoders against the English model alone; an
+        English question's latency with the multilingual path on (language check) and off;
+        a question in another language (multilingual path) against an English one (off).
+        """
+        from core.config import load_config
+        from core.embedder import load_embedder, onnx_cache_dir
+        from core.multilingual import load_multilingual
+        from index.build import build_index
+        from retrieval.retriever import Retriever
+
+        english = self.config()
+        work = self.work / "multilingual"
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "data" / "index").mkdir(parents=True)
+        os.symlink(CACHE / "onnx", work / "data" / "index" / "onnx")
+        text = (REPO / "config.toml").read_text(encoding="utf-8").replace('dir = "seeds"', f'dir = "{self.work / "seeds"}"')
+        (work / "config.toml").write_text(text, encoding="utf-8")
+        both = load_config(work / "config.toml")
+        encoder = load_multilingual(both.index.multilingual_model)
+        report = build_index(both, self.st, multilingual=encoder)
+        english_s = statistics.median(seconds for _, seconds in self.details["full_builds"])
+        size = lambda config: sum(p.stat().st_size for p in (Path(config.index.dir) / "current").resolve().rglob("*") if p.is_file())
+        english_mb, both_mb = size(english) / 2**20, size(both) / 2**20
+        self.details["multilingual_build"] = {"seconds": report.seconds, "texts": report.multilingual_embedded, "english_seconds": english_s}
+
+        embedder = load_embedder(both.index.model, backend="auto", onnx_cache=onnx_cache_dir(both.index.dir))
+        on = Retriever.open(both, embedder, multilingual=encoder)
+        off = Retriever.open(english, embedder)
+        qs = questions()[:: 12 if self.quick else 4]
+        others = xling_questions()[:: 12 if self.quick else 4][: len(qs)]
+        for q, o in zip(qs[:5], others[:5]):
+            on.answer(q), off.answer(q), on.answer(o)
+        on_s, off_s, other_s = [], [], []
+        for q, o in zip(qs, others):  # interleaved: all three see the same machine load
+            for retriever, question, times in ((off, q, off_s), (on, q, on_s), (on, o, other_s)):
+                t = time.perf_counter()
+                retriever.answer(question)
+                times.append(time.perf_counter() - t)
+        on.close(), off.close()
+        on50, off50, other50 = (float(np.median(x)) for x in (on_s, off_s, other_s))
+        ask = [sys.executable, "-m", "retrieval", "ask", "--json", "--config"]
+        cold_on, cold_off = [], []
+        for _ in range(2 if self.quick else 3):
+            cold_on.append(_timed(ask + [str(both.path), others[0]]))
+            cold_off.append(_timed(ask + [str(english.path), qs[0]]))
+        cold_on = [c for c in cold_on if c] or [(float("nan"), float("nan"))]
+        cold_off = [c for c in cold_off if c] or [(float("nan"), float("nan"))]
+        con, coff = statistics.median(c[0] for c in cold_on), statistics.median(c[0] for c in cold_off)
+        mon, moff = max(c[1] for c in cold_on), max(c[1] for c in cold_off)
+        other99, off99 = float(np.percentile(other_s, 99)), float(np.percentile(off_s, 99))
+        self.details["multilingual_latency"] = {"questions": len(on_s), "on_p50": on50, "off_p50": off50, "other_p50": other50}
+        return [
+            row("index build with both encoders", f"{report.seconds:.1f} s ({report.multilingual_embedded} texts for e5)",
+                f"{english_s:.1f} s English model only", report.seconds / english_s, "report", None),
+            row("index on disk with both encoders", f"{both_mb:.1f} MB", f"{english_mb:.1f} MB English only", both_mb / english_mb, "report", None),
+            row("English question p50, multilingual path on / off", ms(on50), ms(off50) + " off", on50 / off50, "<= 1.3x", bool(on50 / off50 <= 1.3)),
+            row("question in another language p50 (multilingual path)", ms(other50), ms(off50) + " English, off", other50 / off50,
+                "<= 2x", bool(other50 / off50 <= 2)),
+            row("question in another language p99", ms(other99), ms(off99) + " English, off", other99 / off99, "report", None),
+            row("cold start to first answer, another language (onnx)", f"{con:.2f} s, {mon:.0f} MB peak",
+                f"{coff:.2f} s, {moff:.0f} MB English, off", con / coff, "report", None),
+        ]
+
     def e2e(self) -> list[dict]:
         """Update to reply through the fake Bot API server (needs bot/ and tests/fake_bot_api.py)."""
         try:
@@ -334,6 +403,13 @@ class Bench:
         for path in Path(config.index.dir).iterdir():
             if path.name != "onnx":
                 shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+
+
+def _english_only(config_text: str) -> str:
+    """The config with the multilingual path turned off."""
+    import re
+
+    return re.sub(r"(?m)^multilingual_model = .*$", 'multilingual_model = ""', config_text)
 
 
 # Runs a command's Python in-process and reports its peak RSS (VmHWM) at exit.  The

@@ -55,6 +55,16 @@ def questions(limit: int | None = None) -> list[str]:
     return out[:limit]
 
 
+def xling_questions(languages=("es", "de", "ru", "zh", "el", "vi")) -> list[str]:
+    """The same questions in other languages (xquad_xling), interleaved language by language."""
+    per_language = []
+    for lang in languages:
+        path = eval_dir() / "xquad_xling" / f"{lang}.jsonl"
+        if path.is_file():
+            per_language.append([json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()])
+    return [q for group in zip(*per_language) for q in group]
+
+
 def centre_texts() -> list[str]:
     """Every eval passage-sized paragraph and every sentence: a few thousand real texts."""
     from core.text import split_sentences

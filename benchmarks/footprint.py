@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             encoding="utf-8",
         )
         config = load_config(root / "config.toml")
-        build_index(config, HashEmbedder())
+        build_index(config, HashEmbedder(), multilingual=None)
         version = current_dir(config.index.dir)
         disk_mb = sum(p.stat().st_size for p in version.rglob("*") if p.is_file()) / 1e6
         files = {

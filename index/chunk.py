@@ -25,7 +25,7 @@ from core.text import shorten, split_sentences
 
 TITLE_CHARS = 80
 _WRAP_WIDTH = 100
-_LINE_ENDINGS = (".", "!", "?", ":", '"', "”", "'", "’", ")")
+_LINE_ENDINGS = (".", "!", "?", ":", '"', "”", "'", "’", ")", "。", "！", "？", "」", "؟", "।")
 _HEADING = re.compile(r"#{1,6}\s+(.*\S)")
 
 
@@ -127,7 +127,7 @@ def _looks_like_title(text: str, candidates: list[tuple[int, int, bool]]) -> boo
     a, b, _ = candidates[0]
     first = text[a:b]
     alone = text[b : candidates[1][0]].count("\n") >= 2 if len(candidates) > 1 else False
-    return alone and len(first) <= 150 and "\n" not in first and not first.rstrip().endswith((".", "!", "?", ":", ";"))
+    return alone and len(first) <= 150 and "\n" not in first and not first.rstrip().endswith((".", "!", "?", ":", ";", "。", "！", "？", "؟", "।"))
 
 
 def chunk_document(doc: str, text: str, settings: ChunkSettings) -> tuple[str, list[Passage]]:

@@ -12,6 +12,9 @@ Layout of ``index_dir``::
                         question needs one model call: answer sentences are scored
                         against these precomputed vectors)
         bm25/           the BM25 matrix and vocabulary over the passages (bm25s format)
+        ml_vectors.npy, ml_sentence_vectors.npy, ml_faiss.index
+                        the same passages and sentences embedded by the multilingual
+                        encoder, when [index] multilingual_model is set (index/multilingual.py)
     .build-*/           a build in progress; removed on failure or by the next build
 
 A build writes a complete new version directory, fsyncs it, then points
@@ -33,7 +36,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -305,8 +308,9 @@ def write_version(
     sentences: list[Sentence],
     sentence_vectors: np.ndarray,
     lexical: LexicalIndex,
+    extra: Callable[[Path], None] | None = None,
 ) -> None:
-    """Write all files of one index version into ``work``."""
+    """Write all files of one index version into ``work`` (``extra`` writes more before the manifest)."""
     import faiss
 
     db = sqlite3.connect(work / STORE)
@@ -328,5 +332,7 @@ def write_version(
     np.save(work / SENTENCE_VECTORS, np.ascontiguousarray(sentence_vectors, dtype=np.float32), allow_pickle=False)
     faiss.write_index(faiss_index, str(work / FAISS_INDEX))
     lexical.save(work / BM25_DIR)
+    if extra is not None:
+        extra(work)
     # The manifest goes last: a directory with a manifest is a complete build.
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

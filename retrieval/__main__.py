@@ -12,6 +12,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,8 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     ev = commands.add_parser("eval", help="measure answer quality on a question set (builds a temporary index)")
     ev.add_argument("--config", type=Path, default=Path("config.toml"), help="config file (default: config.toml)")
     ev.add_argument("--docs", type=Path, required=True, help="folder of documents to index")
-    ev.add_argument("--questions", type=Path, required=True, help='JSON lines {"question", "answers": [...]}')
-    ev.add_argument("--out-of-corpus", type=Path, help="questions the documents do not answer (should be declined)")
+    ev.add_argument(
+        "--questions", type=Path, required=True, action="append",
+        help='JSON lines {"question", "answers": [...]}; repeat for several files (figures per language then)',
+    )
+    ev.add_argument(
+        "--out-of-corpus", type=Path, action="append", default=[],
+        help="questions the documents do not answer (should be declined); may repeat",
+    )
     ev.add_argument("--limit", type=int, help="ask only the first N questions of each file (quick checks)")
     ev.add_argument("--modes", default="hybrid,bm25,dense", help="comma-separated modes to score (default: all three)")
     ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -55,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     index_dir = args.index_dir or config.index.dir
     index = open_index(config, config.index.model, index_dir)
     embedder = load_embedder(config.index.model, backend=config.index.backend, onnx_cache=onnx_cache_dir(index_dir))
-    retriever = Retriever(index, embedder, config.retrieval)
+    from retrieval.crosslingual import open_crosslingual
+
+    retriever = Retriever(index, embedder, config.retrieval, multilingual=open_crosslingual(index, config))
     follow_up = args.follow_up
     show = (lambda a: print_json(a, follow_up)) if args.json else print_text
     if args.question:
@@ -89,25 +98,39 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_eval(args, config) -> int:
-    from retrieval.evaluate import EvalError, evaluate, format_table, read_questions, to_json
+    from retrieval.evaluate import EvalError, evaluate, format_language_table, format_table, read_question_files, to_json
 
     if not args.docs.is_dir():
         raise EvalError(f"documents folder {args.docs} does not exist")
-    questions = read_questions(args.questions)[: args.limit]
-    out_of_corpus = read_questions(args.out_of_corpus)[: args.limit] if args.out_of_corpus else []
+    questions = read_question_files(args.questions, args.limit)
+    out_of_corpus = read_question_files(args.out_of_corpus, args.limit)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise EvalError(f"--modes must list some of {', '.join(MODES)}. Currently, --modes is {args.modes!r}")
-    reports = evaluate(config, load_embedder(config.index.model), args.docs, questions, out_of_corpus, modes)
+    multilingual = None
+    if config.index.multilingual_model:
+        from core.multilingual import load_multilingual
+
+        multilingual = load_multilingual(config.index.multilingual_model, threads=os.cpu_count())  # batches
+    by_language = len({q.language for q in questions + out_of_corpus}) > 1
+    reports = evaluate(
+        config, load_embedder(config.index.model), args.docs, questions, out_of_corpus, modes,
+        multilingual=multilingual, by_language=by_language,
+    )
     if args.json:
-        context = {"docs": str(args.docs), "questions": str(args.questions), "asked": len(questions)}
+        files = [str(p) for p in args.questions]
+        context = {"docs": str(args.docs), "questions": files[0] if len(files) == 1 else files, "asked": len(questions)}
         if args.out_of_corpus:
-            context.update(out_of_corpus=str(args.out_of_corpus), out_of_corpus_asked=len(out_of_corpus))
+            files = [str(p) for p in args.out_of_corpus]
+            context.update(out_of_corpus=files[0] if len(files) == 1 else files, out_of_corpus_asked=len(out_of_corpus))
         print(json.dumps(to_json(reports, **context), indent=2))
     else:
         print(f"{args.docs}: {len(questions)} questions" + (f", {len(out_of_corpus)} out of corpus" if out_of_corpus else ""))
         print(format_table(reports))
+        if by_language:
+            print()
+            print(format_language_table(reports))
     return 0
 
 

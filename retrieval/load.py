@@ -20,6 +20,7 @@ from core.errors import IndexCorruptError
 from index.chunk import Passage, Sentence
 from index.faiss_build import read_faiss_index
 from index.lexical import LexicalIndex
+from index.multilingual import MultilingualIndex, read_multilingual
 from index.store import (
     BM25_DIR, BUILD_HINT, FAISS_INDEX, STORE, DocumentRecord, PassageStore, check_model, current_dir, read_manifest, read_vectors,
 )
@@ -39,6 +40,7 @@ class LoadedIndex:
     vectors: Any  # float32 (passages, dimension); row i == passage id i
     sentence_vectors: Any  # float32 (sentences, dimension); row i == sentence id i
     lexical: LexicalIndex  # BM25 over the passages, row i == passage id i
+    multilingual: MultilingualIndex | None = None  # the second vector set, if the build made one
 
     @property
     def version(self) -> str:
@@ -48,6 +50,11 @@ class LoadedIndex:
     @property
     def titles(self) -> dict[str, str]:
         return {doc: meta["title"] for doc, meta in self.manifest["documents"].items()}
+
+    @property
+    def languages(self) -> dict[str, str]:
+        """Each document's language ("en", "ru", ...) as the build identified it ("en" for older indexes)."""
+        return {doc: meta.get("language", "en") for doc, meta in self.manifest["documents"].items()}
 
     @property
     def pages(self) -> dict[str, tuple[int, ...]]:
@@ -136,4 +143,5 @@ def load_index(index_dir: Path, model: str) -> LoadedIndex:
     else:
         log.info("%s predates saved BM25: building it now (rebuild to save it)", version_dir)
         lexical = LexicalIndex.build(p.text for _, p in store.all_passages())
-    return LoadedIndex(version_dir, manifest, faiss_index, store, vectors, sentence_vectors, lexical)
+    multilingual = read_multilingual(version_dir, manifest)
+    return LoadedIndex(version_dir, manifest, faiss_index, store, vectors, sentence_vectors, lexical, multilingual)

@@ -171,14 +171,29 @@ class ScoredSentence:
 class Retriever:
     """Query-time view of one index version.  Safe to call from several threads."""
 
-    def __init__(self, index: IndexStore, embedder: Embedder, settings: RetrievalConfig, *, mode: str | None = None):
+    def __init__(
+        self,
+        index: IndexStore,
+        embedder: Embedder,
+        settings: RetrievalConfig,
+        *,
+        mode: str | None = None,
+        weights: SentenceWeights | None = None,
+        confidence=answer_confidence,
+        multilingual=None,
+    ):
+        """``weights`` and ``confidence`` (Evidence -> 0..1) default to the English model's;
+        ``multilingual`` (``retrieval.crosslingual.Crosslingual``) answers the questions it takes."""
         self.index = index
         self.embedder = embedder
         self.settings = settings
         self.mode = mode or settings.mode
         if self.mode not in MODES:
             raise ValueError(f"unknown retrieval mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        self.weights = MODE_WEIGHTS[self.mode]
+        self.weights = weights or MODE_WEIGHTS[self.mode]
+        self.confidence = confidence
+        self.multilingual = multilingual
+        self.answer_kind = answer_type  # question -> "number" / "date" / "name" / None
         self.follow_up = FollowUpSettings()
         self._titles = index.titles
         self._pages = index.pages
@@ -191,10 +206,15 @@ class Retriever:
         self.lexical = index.lexical
 
     @classmethod
-    def open(cls, config: Config, embedder: Embedder, index_dir: Path | None = None) -> "Retriever":
-        """Open the live index of the configured store (built with ``embedder``'s model) for querying."""
+    def open(cls, config: Config, embedder: Embedder, index_dir: Path | None = None, *, multilingual="from config") -> "Retriever":
+        """Open the live index of the configured store (built with ``embedder``'s model) for querying.
+
+        ``multilingual``: the multilingual encoder (loaded from the config by default; None: English only).
+        """
+        from retrieval.crosslingual import open_crosslingual
+
         index = open_index(config, embedder.name, index_dir)
-        return cls(index, embedder, config.retrieval)
+        return cls(index, embedder, config.retrieval, multilingual=open_crosslingual(index, config, multilingual))
 
     # ------------------------------------------------------------ queries
 
@@ -214,6 +234,8 @@ class Retriever:
     def search(self, question: str, k: int) -> list[Hit]:
         """The ``k`` best passages for ``question`` (fused BM25 and cosine ranks in hybrid mode), best first."""
         question = " ".join(question.split())
+        if self.multilingual is not None and self.multilingual.takes(question):
+            return self.multilingual.search(question, k)
         vector = self.embedder.encode([question])[0]
         return self._rank(vector, question_terms(question), k)
 
@@ -235,6 +257,8 @@ class Retriever:
         question = " ".join(question.split())
         if not words(question):
             return Answer(question, answered=False)
+        if self.multilingual is not None and self.multilingual.takes(question):
+            return self.multilingual.answer(question, top_k)
         q_vector = self.embedder.encode([question])[0]
         q_terms = question_terms(question)
         if context is not None:
@@ -262,10 +286,10 @@ class Retriever:
             return Answer(question, answered=False)
         candidates = [s for s in scored if s.rank < SENTENCE_POOL]
         # The one-signal baselines (bm25, dense modes) choose by their signal alone.
-        best = choose_sentence(candidates, answer_type(question) if self.weights.cue else None)
+        best = choose_sentence(candidates, self.answer_kind(question) if self.weights.cue else None)
         extracts = self._extracts(best, scored, top_k)
         evidence = self.evidence(question, best, candidates, hits, q_terms, evidence_weights)
-        confidence = answer_confidence(evidence)
+        confidence = self.confidence(evidence)
         answered = confidence >= self.settings.min_confidence and evidence.passage_cosine >= self.settings.min_score
         sentence = self._sentence_extract(best)
         level = confidence_level(confidence, answered=answered, high=self.settings.high_confidence)
@@ -325,7 +349,7 @@ class Retriever:
             return []
         cosines = self.index.vectors_for_sentences([sid for sid, _, _ in rows]) @ q_vector
         top = hits[0].score or 1.0
-        wanted = answer_type(question)
+        wanted = self.answer_kind(question)
         q_words = set(words(question))
         w = self.weights
         lexical = weights or self.lexical

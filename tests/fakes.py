@@ -46,7 +46,8 @@ def write_config(tmp_path: Path, extra: str = "", **sections: dict) -> Config:
     """Write a config.toml under ``tmp_path`` with seeds/ and data/index/ beside it, and load it."""
     (tmp_path / "seeds").mkdir(exist_ok=True)
     text = '[seeds]\ndir = "seeds"\n[index]\ndir = "data/index"\nmodel = "fake-embedder"\n'
-    text += "passage_chars = 300\nmin_paragraph_chars = 80\n"
+    # English only unless a test asks for the multilingual path (it passes its own encoder).
+    text += 'passage_chars = 300\nmin_paragraph_chars = 80\nmultilingual_model = ""\n'
     text += "[retrieval]\nmin_score = 0.2\n" + extra
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")

@@ -63,6 +63,7 @@ dir = "seeds"
 [index]
 dir = "data/index"
 model = "fake-embedder"
+multilingual_model = ""
 passage_chars = {passage_chars}
 min_paragraph_chars = 80
 [retrieval]

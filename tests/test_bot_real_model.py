@@ -72,6 +72,24 @@ def test_python_m_bot_answers_with_the_real_model_and_keeps_the_token_out_of_log
     assert api.token not in stderr and api.token.split(":")[1] not in stderr
 
 
+def test_a_russian_question_in_a_private_chat_gets_the_english_sentence_quoted(root):
+    with FakeBotApi() as api:
+        config = point_at(root, api)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(config)],
+            cwd=REPO, env=env(TELEGRAM_BOT_TOKEN=api.token), stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            api.wait_for(lambda: api.calls_to("setMyCommands"), timeout=180)
+            api.inject(api.private_text(USER, "Кто был сопредседателем пакистано-американского диалога по борьбе с терроризмом?"))
+            [reply] = api.wait_for(lambda: api.sent(USER), timeout=60)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=60)
+    answer_line = reply.params["text"].split("\n")[0]
+    assert "Elizabeth Richard" in answer_line  # quoted verbatim from the English article
+
+
 def test_without_the_token_python_m_bot_says_which_variable_to_set(root):
     result = subprocess.run(
         [sys.executable, "-m", "bot", "--config", str(root / "config.toml")],

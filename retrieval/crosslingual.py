@@ -1,0 +1,256 @@
+"""Questions in any language: the multilingual path beside the English one.
+
+Usage::
+
+    crosslingual = open_crosslingual(index, config)        # None: English-only index or setting
+    retriever = Retriever(index, embedder, config.retrieval, multilingual=crosslingual)
+    retriever.answer("¿Cuántos puntos dejaron escapar los Panthers?")   # English quote, cited
+
+Routing: an English question over documents that are all English takes the English
+path (all-MiniLM-L6-v2, unchanged; the language check costs about half a millisecond).
+Any other question, and every question once the documents are not all English, is
+answered by a ``Retriever`` over the same passages, sentences, BM25 and citations whose
+vectors are the multilingual encoder's (``index.multilingual``): ranked by BM25 and
+vectors when the documents include the question's language, by the vectors alone across
+languages (there BM25 matched stop words against names and lowered the first passage's
+hit rate, Spanish 0.85 -> 0.71).  Answers stay verbatim sentences of the documents, in
+the documents' language.
+
+The multilingual path has its own sentence weights and its own abstention model, fitted
+by ``python -m eval.calibrate_multilingual`` on German questions against the English
+articles and Russian against Russian ones, and reported on the other languages
+(docs/quality.md).  Its cosines are centred: minus the question's cosine to the average
+sentence of the document's language (``reference_centroids``).  A Chinese question is
+closer to every Chinese sentence than a German one to English sentences, and only the
+centred cosine means the same in both.  A
+question in a language the encoder was not trained on is answered only when the
+abstention model is at least ``UNCOVERED_MIN_CONFIDENCE`` sure, never on meaning alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.config import DEFAULT_MULTILINGUAL_MODEL, Config, RetrievalConfig
+from core.lang import LanguageIdentifier
+from core.text import has_unspaced
+from retrieval.abstain import Evidence
+from retrieval.load import LoadedIndex
+from retrieval.retriever import Answer, Hit, Retriever, SentenceWeights, answer_type
+
+log = logging.getLogger(__name__)
+
+FROM_CONFIG = "from config"
+
+# Sentence weights of the multilingual path; fitted by eval/calibrate_multilingual.py.
+WEIGHTS = {
+    "hybrid": SentenceWeights(cosine=8.0, coverage=1.5, passage=0.0, cue=0.1, length=0.0, antecedent=0.8),
+    "dense": SentenceWeights(cosine=1.0, coverage=0.0, passage=0.0, cue=0.0, length=0.0, antecedent=0.0),
+    "bm25": SentenceWeights(cosine=0.0, coverage=1.0, passage=0.0, cue=0.0, length=0.0, antecedent=0.0),
+}
+
+# Abstention of the multilingual path: logistic regression over these Evidence fields
+# (named, so evidence added for the English model does not shift them); fitted by
+# eval/calibrate_multilingual.py.
+FEATURES = ("sentence_cosine", "passage_cosine", "sentence_coverage", "passage_coverage", "known_share")
+ABSTAIN_WEIGHTS = (67.85, 26.8, 5.17, -1.02, 1.24)
+ABSTAIN_BIAS = -10.05
+# A question in a language the encoder does not know: answered only when this sure.
+UNCOVERED_MIN_CONFIDENCE = 0.9
+
+
+# How questions in other languages ask for a number, a date or a name (the documents'
+# sentences are then checked as for English: digits, years, capitalised words).  A cue
+# ending in "*" is a word prefix; cues in unspaced scripts match anywhere.  Words that are
+# also common in English text ("ai", "kim", Dutch "wie") are left out.
+_ASKS = {
+    "number": [
+        "cuánto*", "cuánta*", "combien", "quanto*", "quanta*", "quanti", "quante", "wieviel*", "wie viele",
+        "wie viel", "wie lange", "wie alt", "wie hoch", "wie oft", "сколько", "скільки", "kaç", "ne kadar",
+        "hoeveel", "ile", "πόσ*", "bao nhiêu", "mấy", "كم", "qué porcentaje", "多少", "几", "幾",
+    ],
+    "date": [
+        "cuándo", "quand", "quando", "wann", "когда", "коли", "wanneer", "kiedy", "πότε", "متى", "qué año",
+        "welchem jahr", "quelle année", "que ano", "che anno", "каком году", "ne zaman", "hangi yıl", "khi nào",
+        "năm nào", "什么时候", "哪一年", "哪年", "何时", "いつ",
+    ],
+    "name": ["quién", "quiénes", "wer", "wem", "wen", "wessen", "quem", "кто", "кого", "кому", "кем", "хто", "kto", "kogo", "谁", "誰"],
+}
+
+
+def _cue(cue: str) -> str:
+    if has_unspaced(cue):
+        return re.escape(cue)
+    if cue.endswith("*"):
+        return rf"(?<!\w){re.escape(cue[:-1])}\w*"
+    return rf"(?<!\w){re.escape(cue)}(?!\w)"
+
+
+_ASK_PATTERNS = {kind: re.compile("|".join(_cue(c) for c in cues)) for kind, cues in _ASKS.items()}
+
+
+def multilingual_answer_type(question: str) -> str | None:
+    """``answer_type`` for a question in any language: English cues first, then other languages'."""
+    kind = answer_type(question)
+    if kind:
+        return kind
+    text = question.lower()
+    for kind, pattern in _ASK_PATTERNS.items():
+        if pattern.search(text):
+            return kind
+    return None
+
+
+def multilingual_confidence(evidence: Evidence, weights=ABSTAIN_WEIGHTS, bias: float = ABSTAIN_BIAS) -> float:
+    """The multilingual path's confidence (0..1) that the chosen sentence answers."""
+    z = bias + sum(w * float(getattr(evidence, f)) for w, f in zip(weights, FEATURES))
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+class Crosslingual:
+    """Decides which path answers a question and answers it on the multilingual one."""
+
+    def __init__(
+        self,
+        index: LoadedIndex,
+        encoder,
+        settings: RetrievalConfig,
+        *,
+        languages: LanguageIdentifier | None = None,
+        mode: str | None = None,
+    ):
+        if index.multilingual is None:
+            raise ValueError("the index has no multilingual vectors")
+        from core.multilingual import QueryEncoder
+
+        self.languages = languages or LanguageIdentifier()
+        self.languages.load()  # at start, not on the first question
+        self._recent: dict[str, str] = {}
+        self.covered = frozenset(getattr(encoder, "languages", ()))
+        self.corpus_languages = frozenset(index.languages.values())
+        self.english_corpus = self.corpus_languages <= {"en"}
+        mode = mode or settings.mode
+        ml = index.multilingual
+        # Centred: a question's cosine to a sentence minus its cosine to the average sentence
+        # of the document's language (reference_centroids).  The confidence then compares
+        # like with like across languages: a Chinese question is closer to every Chinese
+        # sentence than a German one to English sentences.
+        sentences_of, passages_of = _document_rows(index)
+        view = dataclasses.replace(
+            index,
+            faiss_index=ml.faiss_index,
+            vectors=_centred(ml.vectors, passages_of, "passages", ml.model),
+            sentence_vectors=_centred(ml.sentence_vectors, sentences_of, "sentences", ml.model),
+            multilingual=None,
+        )
+        # The English model's hard cosine floor means nothing on this model's scale: the
+        # calibrated confidence alone decides.
+        ml_settings = dataclasses.replace(settings, min_score=-2.0, min_confidence=settings.multilingual_min_confidence)
+        queries = QueryEncoder(encoder)
+        # Same language (the question's words can occur in the documents): BM25 and
+        # vectors, as in English.  Across languages BM25 only adds noise (Spanish stop words
+        # matching English names): passages are ranked by the vectors alone.
+        self.same = Retriever(view, queries, ml_settings, mode=mode, weights=WEIGHTS[mode], confidence=multilingual_confidence)
+        cross_mode = "dense" if mode == "hybrid" else mode
+        self.cross = Retriever(view, queries, ml_settings, mode=cross_mode, weights=WEIGHTS[mode], confidence=multilingual_confidence)
+        for retriever in (self.same, self.cross):
+            retriever.answer_kind = multilingual_answer_type
+
+    def language(self, question: str) -> str:
+        """The question's language, remembered for the last few questions (asked three times per answer)."""
+        language = self._recent.get(question)
+        if language is None:
+            if len(self._recent) >= 256:
+                self._recent.clear()
+            language = self._recent[question] = self.languages.detect(question)
+        return language
+
+    def takes(self, question: str) -> bool:
+        """Whether ``question`` goes to the multilingual path."""
+        return not self.english_corpus or self.language(question) != "en"
+
+    def retriever_for(self, question: str) -> Retriever:
+        """The same-language retriever when the documents include the question's language, else the cross-language one."""
+        return self.same if self.language(question) in self.corpus_languages else self.cross
+
+    def answer(self, question: str, top_k: int | None = None) -> Answer:
+        # No follow-up turn: the follow-up machinery (retrieval.followup) mixes query vectors
+        # and reads English cues, so a turn from this path must not reach the English one.
+        answer = dataclasses.replace(self.retriever_for(question).answer(question, top_k), turn=None)
+        if answer.answered and self.covered and self.language(question) not in self.covered:
+            if answer.confidence < UNCOVERED_MIN_CONFIDENCE:
+                return dataclasses.replace(answer, answered=False, sentence=None)
+        return answer
+
+    def search(self, question: str, k: int) -> list[Hit]:
+        return self.retriever_for(question).search(question, k)
+
+
+def reference_centroids() -> dict[str, np.ndarray]:
+    """Mean multilingual vectors of sentences and passages in English, Russian and Chinese.
+
+    Computed once from the 48 XQuAD articles in each language (``retrieval/data``; "any" is
+    the mean of the three, for other languages).  Fixed, not the corpus's own mean: a bot
+    over a single article would otherwise subtract that article's topic from every
+    sentence and decline everything about it.
+    """
+    with np.load(Path(__file__).with_name("data") / "multilingual_centroids.npz", allow_pickle=False) as data:
+        return {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
+
+
+def _document_rows(index: LoadedIndex) -> tuple[list[str], list[str]]:
+    """Each sentence's and each passage's document language, by row."""
+    languages = index.languages
+    sentences = [""] * int(index.manifest["counts"]["sentences"])
+    passages = [""] * int(index.manifest["counts"]["passages"])
+    for doc, lang in languages.items():
+        for sid, _ in index.store.doc_sentences(doc):
+            sentences[sid] = lang
+        for pid, _ in index.store.doc_passages(doc):
+            passages[pid] = lang
+    return sentences, passages
+
+
+def _centred(vectors: np.ndarray, languages: list[str], kind: str, model: str) -> np.ndarray:
+    out = np.array(vectors, dtype=np.float32, copy=True)
+    if model != DEFAULT_MULTILINGUAL_MODEL:  # the centroids are this model's (tests use fakes)
+        return out
+    centroids = reference_centroids()
+    for lang in set(languages):
+        rows = [i for i, x in enumerate(languages) if x == lang]
+        out[rows] -= centroids.get(f"{lang}_{kind}", centroids[f"any_{kind}"])
+    return out
+
+
+def open_crosslingual(index: LoadedIndex, config: Config, encoder: Any = FROM_CONFIG) -> Crosslingual | None:
+    """The multilingual path for ``index``, or None when the index or the settings have none.
+
+    ``encoder``: the multilingual encoder, loaded from ``[index] multilingual_model`` by default.
+    """
+    if encoder is None:
+        return None
+    name = config.index.multilingual_model if encoder == FROM_CONFIG else encoder.name
+    built = getattr(index, "multilingual", None)  # the FAISS store's; a Milvus index has none
+    if not name:
+        return None
+    if built is None:
+        log.info("the index has no multilingual vectors: questions in other languages need a rebuild (python -m index build)")
+        return None
+    if built.model != name:
+        log.warning(
+            "the index's multilingual vectors are from %r but the multilingual model is %r: "
+            "English only until the next build (python -m index build)", built.model, name,
+        )
+        return None
+    if encoder == FROM_CONFIG:
+        from core.multilingual import load_multilingual
+
+        encoder = load_multilingual(name)
+    return Crosslingual(index, encoder, config.retrieval)

@@ -1,0 +1,86 @@
+"""The real multilingual encoder and language identifier: questions and documents in other languages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.config import load_config
+from index.build import build_index
+from retrieval.retriever import Retriever
+from tests.fakes import SEED_ARTICLE
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.model
+
+
+def _first_paragraph(path: Path) -> str:
+    title, body = path.read_text(encoding="utf-8").lstrip("\ufeff").split("\n\n", 2)[:2]
+    return f"{title}\n\n{body.lstrip(chr(0xFEFF))}\n"
+
+
+@pytest.fixture(scope="module")
+def multilingual():
+    from core.multilingual import E5_SMALL, load_multilingual
+
+    return load_multilingual(E5_SMALL)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory, real_embedder, multilingual):
+    """The English seed article, a Russian and a Chinese one, indexed with both encoders (shipped settings)."""
+    root = tmp_path_factory.mktemp("multilingual")
+    (root / "seeds").mkdir()
+    (root / "seeds" / "article.txt").write_text(SEED_ARTICLE.read_text(encoding="utf-8"), encoding="utf-8")
+    (root / "seeds" / "superbowl-ru.txt").write_text(_first_paragraph(REPO / "eval/xquad_ru/docs/Super_Bowl_50.txt"), encoding="utf-8")
+    (root / "seeds" / "superbowl-zh.txt").write_text(_first_paragraph(REPO / "eval/xquad_zh/docs/Super_Bowl_50.txt"), encoding="utf-8")
+    text = (REPO / "config.toml").read_text(encoding="utf-8").replace('backend = "auto"', 'backend = "torch"')
+    (root / "config.toml").write_text(text, encoding="utf-8")
+    config = load_config(root / "config.toml")
+    build_index(config, real_embedder, multilingual=multilingual)
+    return Retriever.open(config, real_embedder, multilingual=multilingual)
+
+
+def test_the_packaged_encoder_behaves_as_the_published_model(multilingual):
+    # The model card's example: each query is nearest its own passage.
+    queries = multilingual.encode_queries(["how much protein should a female eat", "summit define"])
+    passages = multilingual.encode([
+        "As a general guideline, the CDC's average requirement of protein for women ages 19 to 70 is 46 grams per day.",
+        "Definition of summit for English Language Learners. : 1 the highest point of a mountain : the top of a mountain.",
+    ])
+    scores = queries @ passages.T
+    assert scores[0, 0] > scores[0, 1] and scores[1, 1] > scores[1, 0]
+    # Translations lie nearer each other than unrelated sentences in the same language.
+    english, russian, chinese, other = multilingual.encode([
+        "The Panthers defense gave up just 308 points.",
+        "Защита Пэнтерс уступила всего 308 очков.",
+        "黑豹队的防守只丢了 308 分。",
+        "The Amazon rainforest covers much of the Amazon basin of South America.",
+    ])
+    assert float(english @ russian) > float(english @ other) and float(english @ chinese) > float(english @ other)
+    assert np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-3)
+
+
+def test_a_russian_question_is_answered_by_the_english_sentence(mixed):
+    answer = mixed.answer("Кто был сопредседателем пакистано-американского диалога по борьбе с терроризмом?")
+    assert answer.answered and answer.sentence.doc == "article.txt"
+    assert "Elizabeth Richard" in answer.answer
+
+
+def test_a_russian_document_answers_in_russian_and_in_english(mixed):
+    for question in ("Сколько очков уступила защита Пэнтерс?", "How many points did the Panthers defense give up?"):
+        answer = mixed.answer(question)
+        assert answer.answered and answer.sentence.doc == "superbowl-ru.txt", question
+        assert "308 очков" in answer.answer
+
+
+def test_a_chinese_question_finds_its_sentence_in_a_chinese_document(mixed):
+    answer = mixed.answer("黑豹队的防守丢了多少分？")
+    assert answer.answered and answer.sentence.doc == "superbowl-zh.txt"
+    assert "308" in answer.answer and answer.answer.endswith("。")
+
+
+def test_an_off_topic_question_in_spanish_is_declined(mixed):
+    assert not mixed.answer("¿Cuál es la temperatura de ebullición del nitrógeno líquido?").answered
