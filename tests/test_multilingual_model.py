@@ -84,3 +84,18 @@ def test_a_chinese_question_finds_its_sentence_in_a_chinese_document(mixed):
 
 def test_an_off_topic_question_in_spanish_is_declined(mixed):
     assert not mixed.answer("¿Cuál es la temperatura de ebullición del nitrógeno líquido?").answered
+
+
+def test_a_question_vector_is_the_same_on_one_engine_thread_as_on_every_core(multilingual):
+    # The bot runs the engine on every core; the index may have been built on one.  The
+    # engine reads its thread count once per process, so the one-thread vector comes from another.
+    import subprocess
+    import sys
+
+    question = "¿Cuántos puntos dejaron escapar los Panthers?"
+    script = (
+        "import sys; from core.multilingual import E5_SMALL, load_multilingual; "
+        "sys.stdout.buffer.write(load_multilingual(E5_SMALL, threads=1).encode_queries([sys.argv[1]]).tobytes())"
+    )
+    one_thread = subprocess.run([sys.executable, "-c", script, question], cwd=REPO, capture_output=True, check=True).stdout
+    assert np.array_equal(np.frombuffer(one_thread, dtype=np.float32), multilingual.encode_queries([question])[0])
