@@ -30,6 +30,7 @@ abstention model is at least ``UNCOVERED_MIN_CONFIDENCE`` sure, never on meaning
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import re
@@ -96,6 +97,7 @@ def _cue(cue: str) -> str:
 _ASK_PATTERNS = {kind: re.compile("|".join(_cue(c) for c in cues)) for kind, cues in _ASKS.items()}
 
 
+@functools.lru_cache(maxsize=256)  # asked twice per answer (sentence scores, then the choice)
 def multilingual_answer_type(question: str) -> str | None:
     """``answer_type`` for a question in any language: English cues first, then other languages'."""
     kind = answer_type(question)
