@@ -105,22 +105,14 @@ class QueryEncoder:
         return encode_queries(texts)
 
 
-def default_threads() -> int:
-    """The engine's OpenMP threads unless told otherwise: every core, at most 8."""
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
 def load_multilingual(name: str, *, threads: int | None = None) -> MultilingualEmbedder:
     """Load the multilingual encoder called ``name`` (one of ``MULTILINGUAL_MODELS``).
 
-    ``threads``: OpenMP threads of the engine (default: every core, at most 8, as the ONNX
-    English encoder).  Idle threads sleep at once (``OMP_WAIT_POLICY=PASSIVE``), so a
-    second thread costs nothing between questions.  Measured on the 2 shared cores with
-    both settings in one process, question by question (the vectors are bit-identical):
-    66 ms a question on two threads against 87 ms on one with other jobs on both cores,
-    31 ms against 51 ms at a lighter load; batches of texts, as a build embeds, run about
-    1.7x faster on two.  The engine's OpenMP runtime reads it once per process, at the
-    first load.
+    ``threads``: OpenMP threads of the engine (default 1: a question took 24 ms either way on
+    an idle 2-core machine, and with other work running 27 ms on one thread against 51 ms on
+    two, the second mostly waiting for a core; batches of texts, as a build embeds, run
+    about 1.7x faster on two).  The engine's OpenMP runtime reads it once per process,
+    at the first load.
 
     Raises:
         ModelError: unknown name, package missing, or weights that differ from the release.
@@ -136,7 +128,7 @@ def load_multilingual(name: str, *, threads: int | None = None) -> MultilingualE
     sha256 = verify_weights(directory, pinned)
     # The engine's OpenMP runtime (its own copy, loaded now) reads these once, when it loads.
     # Idle threads must not spin: on a small shared machine that takes a core from the bot.
-    wanted = {"OMP_NUM_THREADS": str(threads or default_threads()), "OMP_WAIT_POLICY": "PASSIVE"}
+    wanted = {"OMP_NUM_THREADS": str(threads or 1), "OMP_WAIT_POLICY": "PASSIVE"}
     saved = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)
     try:
