@@ -5,12 +5,19 @@ Usage::
     index = open_index(config, embedder.name)       # [index] store picks the implementation
     ranked, bm25 = index.rank(q_vector, q_terms, 20, "hybrid")   # [(passage id, score)], best first
     passages = index.passages([i for i, _ in ranked])
+    ranked, _ = index.rank(ml_vector, q_terms, 20, "dense", vectors=MULTILINGUAL)   # the second vector set
 
 Two implementations: ``retrieval.load.LoadedIndex`` (a version folder: FAISS, bm25s,
 SQLite, in this process) and ``retrieval.milvus_index.MilvusIndex`` (a Milvus
 collection, searched by its own hybrid search).  Ranking and storage live behind
 this interface; sentence scoring, abstention and citations (``retrieval.retriever``)
 are the same code for both.
+
+An index holds one or two vector sets over the same passages and sentences: ``ENGLISH``
+(the ``[index] model``) and, when the build had a multilingual encoder, ``MULTILINGUAL``
+(``index.multilingual``).  Dense ranking and the stored vectors are asked for by set;
+BM25, text and citations are shared.  ``retrieval.vector_view`` turns a store into one
+whose dense side is the multilingual set, which is what the multilingual path searches.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import numpy as np
 from core.config import Config
 from index.chunk import Passage, Sentence
 from index.lexical import TermWeights
+from index.multilingual import ENGLISH, MULTILINGUAL  # noqa: F401 (the vector set names, re-exported)
 from index.store import DocumentRecord
 
 
@@ -35,6 +43,8 @@ class IndexStore(Protocol):
     manifest: dict[str, Any]
     # Term statistics of the passages, for the sentence score's word coverage.
     lexical: TermWeights
+    # The multilingual vector set as built (``.model``, ``.dimension``), or None: the build had none.
+    multilingual: Any
 
     @property
     def version(self) -> str:
@@ -47,17 +57,29 @@ class IndexStore(Protocol):
     @property
     def pages(self) -> dict[str, tuple[int, ...]]: ...
 
-    def rank(self, q_vector: np.ndarray, q_terms: list[str], n: int, mode: str) -> tuple[list[tuple[int, float]], dict[int, float]]:
+    @property
+    def languages(self) -> dict[str, str]:
+        """Each document's language ("en", "ru", ...) as the build identified it ("en" when it did not)."""
+        ...
+
+    def rank(
+        self, q_vector: np.ndarray, q_terms: list[str], n: int, mode: str, vectors: str = ENGLISH
+    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
         """Up to ``n`` passages by ``mode`` ("hybrid": BM25 and cosine fused by reciprocal rank,
-        "bm25", "dense"), best first, with their scores; and the BM25 scores known for them."""
+        "bm25", "dense"), best first, with their scores; and the BM25 scores known for them.
+        Cosines are against the vector set ``vectors`` (``q_vector`` is its model's)."""
         ...
 
     def passages(self, ids: Sequence[int]) -> list[Passage]:
         """Passages with these ids, in this order (IndexCorruptError if one is missing)."""
         ...
 
-    def vectors_for_passages(self, ids: Sequence[int]) -> np.ndarray:
-        """The passages' normalised vectors, one row per id."""
+    def vectors_for_passages(self, ids: Sequence[int], vectors: str = ENGLISH) -> np.ndarray:
+        """The passages' vectors in the set ``vectors``, one row per id."""
+        ...
+
+    def passage_languages(self, ids: Sequence[int]) -> list[str]:
+        """The language of each passage's document, one per id."""
         ...
 
     def doc_passages(self, doc: str) -> list[tuple[int, Passage]]:
@@ -72,13 +94,22 @@ class IndexStore(Protocol):
 
     def doc_sentences(self, doc: str) -> list[tuple[int, Sentence]]: ...
 
-    def vectors_for_sentences(self, ids: Sequence[int]) -> np.ndarray:
-        """The sentences' vectors (computed at build time), one row per id."""
+    def vectors_for_sentences(self, ids: Sequence[int], vectors: str = ENGLISH) -> np.ndarray:
+        """The sentences' vectors in the set ``vectors`` (computed at build time), one row per id."""
+        ...
+
+    def sentence_languages(self, ids: Sequence[int]) -> list[str]:
+        """The language of each sentence's document, one per id."""
         ...
 
     def document(self, doc: str) -> DocumentRecord | None: ...
 
     def close(self) -> None: ...
+
+
+def document_languages(manifest: dict[str, Any]) -> dict[str, str]:
+    """``IndexStore.languages`` from a manifest's documents ("en" for those built before languages were recorded)."""
+    return {doc: meta.get("language", "en") for doc, meta in manifest["documents"].items()}
 
 
 def live_version(config: Config, index_dir: Path | None = None) -> str | None:
