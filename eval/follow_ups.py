@@ -43,7 +43,7 @@ TIMED = 60  # pairs timed one question at a time with the real model
 @dataclass(frozen=True)
 class Probe:
     id: str
-    kind: str  # "follow_up" or "new_topic"
+    kind: str  # "follow_up", "no_answer" (a follow-up the documents do not answer) or "new_topic"
     style: str
     split: str  # "fit" or "test"
     doc: str
@@ -72,16 +72,23 @@ class Outcome:
     with_context: object
     alone: object
     standalone: object | None
+    first_turn: object = None
 
 
-def ask_all(retriever, probes: Sequence[Probe]) -> list[Outcome]:
+def ask_all(retriever, probes: Sequence[Probe], reuse: Sequence[Outcome] | None = None) -> list[Outcome]:
+    """Each pair asked three ways; ``reuse``: earlier outcomes whose answers without context stand
+    (the first turn, the second alone and the rewrite do not depend on the follow-up settings)."""
     outcomes = []
-    for p in probes:
+    for n, p in enumerate(probes):
+        if reuse is not None:
+            with_context = retriever.answer(p.second, top_k=3, context=reuse[n].first_turn)
+            outcomes.append(replace(reuse[n], with_context=with_context))
+            continue
         first = retriever.answer(p.first, top_k=3)
         with_context = retriever.answer(p.second, top_k=3, context=first.turn)
         alone = retriever.answer(p.second, top_k=3)
-        standalone = retriever.answer(p.standalone, top_k=3) if p.kind == "follow_up" else None
-        outcomes.append(Outcome(p, with_context, alone, standalone))
+        standalone = retriever.answer(p.standalone, top_k=3) if p.kind != "new_topic" else None
+        outcomes.append(Outcome(p, with_context, alone, standalone, first.turn))
     return outcomes
 
 
@@ -95,19 +102,29 @@ def summarise(outcomes: Sequence[Outcome]) -> dict:
 
     follow = [o for o in outcomes if o.probe.kind == "follow_up"]
     new = [o for o in outcomes if o.probe.kind == "new_topic"]
+    unanswered = [o for o in outcomes if o.probe.kind == "no_answer"]
 
     def share(values) -> float:
         values = list(values)
         return sum(values) / len(values) if values else 0.0
 
-    out: dict = {"follow_ups": len(follow), "new_topics": len(new)}
+    out: dict = {"follow_ups": len(follow), "new_topics": len(new), "no_answer": len(unanswered)}
     for label, pick in (("with_context", lambda o: o.with_context), ("without", lambda o: o.alone), ("standalone", lambda o: o.standalone)):
         out[f"s1_{label}"] = share(success_at_1(pick(o), o.probe.answers) for o in follow)
         out[f"p3_{label}"] = share(precision_at_k(pick(o), o.probe.answers, 3) for o in follow)
         out[f"declined_{label}"] = share(not pick(o).answered for o in follow)
+        # Declined although the sentence found answers: what abstention costs a reader.
+        out[f"declined_right_{label}"] = share(not pick(o).answered for o in follow if success_at_1(pick(o), o.probe.answers))
+        # Follow-ups the documents do not answer: declined is right.
+        out[f"no_answer_declined_{label}"] = share(not pick(o).answered for o in unanswered)
+        # Right decisions: answered when the sentence found answers, declined otherwise.
+        out[f"decided_right_{label}"] = share(
+            pick(o).answered == (o.probe.kind == "follow_up" and success_at_1(pick(o), o.probe.answers)) for o in follow + unanswered
+        )
     out["follow_ups_read_as_follow_up"] = share(o.with_context.context is not None for o in follow)
     out["new_topic_same_answer"] = share(same_answer(o.with_context, o.alone) for o in new)
     out["new_topic_read_as_follow_up"] = share(o.with_context.context is not None for o in new)
+    out["no_answer_read_as_follow_up"] = share(o.with_context.context is not None for o in unanswered)
     return out
 
 
@@ -128,20 +145,42 @@ def time_pairs(retriever, probes: Sequence[Probe]) -> dict:
         retriever.answer(p.standalone)
         rewrite_s.append(time.perf_counter() - started)
     w, a, r = (statistics.median(x) * 1000 for x in (with_s, alone_s, rewrite_s))
-    return {"timed": len(pairs), "with_context_ms": w, "alone_ms": a, "standalone_ms": r, "ratio_to_alone": w / a, "ratio_to_standalone": w / r}
+    return {
+        "timed": len(pairs),
+        "with_context_ms": w,
+        "alone_ms": a,
+        "standalone_ms": r,
+        "ratio_to_alone": w / a,
+        "ratio_to_standalone": w / r,
+        # The median hides a minority searched twice; the means show it.
+        "mean_ratio_to_alone": statistics.fmean(with_s) / statistics.fmean(alone_s),
+    }
 
 
 def format_tables(by_split: dict[str, dict], timing: dict | None) -> str:
     lines = [
         "| probes | follow-ups | S@1 with context | S@1 without | S@1 standalone | P@3 with context | P@3 without | P@3 standalone "
-        "| declined with context | declined standalone | read as follow-up |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| declined with context | declined standalone | right but declined, with context | right but declined, standalone | read as follow-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for split, s in by_split.items():
         lines.append(
             f"| {split} | {s['follow_ups']} | {s['s1_with_context']:.3f} | {s['s1_without']:.3f} | {s['s1_standalone']:.3f} "
             f"| {s['p3_with_context']:.3f} | {s['p3_without']:.3f} | {s['p3_standalone']:.3f} "
-            f"| {s['declined_with_context']:.3f} | {s['declined_standalone']:.3f} | {s['follow_ups_read_as_follow_up']:.3f} |"
+            f"| {s['declined_with_context']:.3f} | {s['declined_standalone']:.3f} "
+            f"| {s['declined_right_with_context']:.3f} | {s['declined_right_standalone']:.3f} | {s['follow_ups_read_as_follow_up']:.3f} |"
+        )
+    lines += [
+        "",
+        "| probes | follow-ups not answered by the documents | declined with context | declined without | declined standalone | read as follow-up "
+        "| right decisions with context | right decisions standalone |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for split, s in by_split.items():
+        lines.append(
+            f"| {split} | {s['no_answer']} | {s['no_answer_declined_with_context']:.3f} | {s['no_answer_declined_without']:.3f} "
+            f"| {s['no_answer_declined_standalone']:.3f} | {s['no_answer_read_as_follow_up']:.3f} "
+            f"| {s['decided_right_with_context']:.3f} | {s['decided_right_standalone']:.3f} |"
         )
     lines += ["", "| probes | new-topic pairs | same answer as alone | read as follow-up |", "|---|---|---|---|"]
     for split, s in by_split.items():
@@ -150,32 +189,36 @@ def format_tables(by_split: dict[str, dict], timing: dict | None) -> str:
         lines += [
             "",
             f"Latency ({timing['timed']} follow-ups, median, one at a time): with context {timing['with_context_ms']:.1f} ms, "
-            f"the same question alone {timing['alone_ms']:.1f} ms ({timing['ratio_to_alone']:.2f}x), "
-            f"its standalone rewrite {timing['standalone_ms']:.1f} ms ({timing['ratio_to_standalone']:.2f}x).",
+            f"the same question alone {timing['alone_ms']:.1f} ms ({timing['ratio_to_alone']:.2f}x; means "
+            f"{timing['mean_ratio_to_alone']:.2f}x), its standalone rewrite {timing['standalone_ms']:.1f} ms ({timing['ratio_to_standalone']:.2f}x).",
         ]
     return "\n".join(lines)
 
 
-def grid(retriever, probes: Sequence[Probe]) -> list[tuple[dict, dict]]:
-    """Every combination of the settings below, scored on ``probes``, best first: new-topic pairs
-    answered as alone in >= 97%, then S@1 + P@3 with context."""
-    from retrieval.followup import FollowUpSettings
+# The settings --grid searches (retrieval.followup.FollowUpSettings).
+GRID = {
+    "cue_terms": (3, 4),
+    "lean_terms": (3, 4, 5, 6),
+    "bare_terms": (1, 2),
+    "gate_confidence": (0.3, 0.5),
+    "vector": (0.5, 1.0),
+    "prior": (1.0, 2.0, 4.0),
+    "inherited": (0.0, 0.25, 0.5),
+    "score_inherited": (0, 1),
+}
 
-    space = {
-        "cue_terms": (3, 4),
-        "cue_confidence": (0.9, 1.01),
-        "bare_terms": (1, 2),
-        "bare_confidence": (0.3, 0.5),
-        "vector": (0.5, 1.0),
-        "prior": (1.0, 2.0),
-        "score_inherited": (0, 1, 99),
-    }
+
+def grid(retriever, probes: Sequence[Probe], space: dict = GRID) -> list[tuple[dict, dict]]:
+    """Every combination of the settings in ``space``, scored on ``probes``, best first: new-topic
+    pairs answered as alone in >= 97%, then S@1 + P@3 with context, then P@3, then follow-ups
+    the documents do not answer declined."""
     results = []
-    default = FollowUpSettings()
+    default = retriever.follow_up
+    base = ask_all(retriever, probes)  # the answers that do not depend on the settings
     for values in itertools.product(*space.values()):
         settings = replace(default, **dict(zip(space, values)))
         retriever.follow_up = settings
-        s = summarise(ask_all(retriever, probes))
+        s = summarise(ask_all(retriever, probes, reuse=base))
         results.append((asdict(settings), s))
     retriever.follow_up = default
     # Ties go to the higher P@3: the measure further from its target on the fit half.
@@ -183,8 +226,27 @@ def grid(retriever, probes: Sequence[Probe]) -> list[tuple[dict, dict]]:
         r[1]["new_topic_same_answer"] >= 0.97,
         round(r[1]["s1_with_context"] + r[1]["p3_with_context"], 6),
         r[1]["p3_with_context"],
+        r[1]["no_answer_declined_with_context"],
         r[1]["new_topic_same_answer"],
     )
+    return sorted(results, key=key, reverse=True)
+
+
+EVIDENCE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def evidence_grid(retriever, probes: Sequence[Probe], values: Sequence[float] = EVIDENCE_WEIGHTS) -> list[tuple[float, dict]]:
+    """``evidence_inherited`` (with the other settings as they are), best first: right decisions
+    with context (answer when the sentence found answers, decline otherwise), then fewer
+    answers declined although right."""
+    default = retriever.follow_up
+    base = ask_all(retriever, probes)
+    results = []
+    for value in values:
+        retriever.follow_up = replace(default, evidence_inherited=value)
+        results.append((value, summarise(ask_all(retriever, probes, reuse=base))))
+    retriever.follow_up = default
+    key = lambda r: (round(r[1]["decided_right_with_context"], 6), -r[1]["declined_right_with_context"])
     return sorted(results, key=key, reverse=True)
 
 
@@ -222,7 +284,14 @@ def main(argv: list[str] | None = None) -> int:
                 ranked = grid(retriever, fit)
                 for settings, s in ranked[:15]:
                     print(json.dumps(settings), f"S@1 {s['s1_with_context']:.3f} P@3 {s['p3_with_context']:.3f} "
-                          f"new-topic same {s['new_topic_same_answer']:.3f} read {s['follow_ups_read_as_follow_up']:.3f}")
+                          f"new-topic same {s['new_topic_same_answer']:.3f} read {s['follow_ups_read_as_follow_up']:.3f} "
+                          f"no-answer declined {s['no_answer_declined_with_context']:.3f}")
+                # Then the weight of inherited terms in the abstention evidence, with the best settings.
+                retriever.follow_up = replace(retriever.follow_up, **{k: ranked[0][0][k] for k in GRID})
+                for value, s in evidence_grid(retriever, fit):
+                    print(f"evidence_inherited {value}: right decisions {s['decided_right_with_context']:.3f} "
+                          f"(standalone rewrites {s['decided_right_standalone']:.3f}), right but declined "
+                          f"{s['declined_right_with_context']:.3f}, no-answer declined {s['no_answer_declined_with_context']:.3f}")
                 return 0
             outcomes = ask_all(retriever, probes)
             by_split = {

@@ -7,18 +7,24 @@ Usage::
     later.context            # first.turn when it was read as a follow-up, None when answered alone
     Turn.from_json(first.turn.to_json()) == first.turn   # turns are kept in the bot's state store
 
-A question asked after another one is first answered alone, as always.  It is read
-as a follow-up only when it leans on the previous turn: it refers back ("it",
-"she", "that") or is elliptical ("And by 2000?", "What about Holden?") and has
-few topic words of its own or little evidence alone, or it has almost no topic
-words and little evidence.  A question that stands on its own is answered exactly
-as it would be alone, so a new topic is never bent by the previous one.
+A question asked after another one is read before any search.  It is a follow-up
+when it clearly leans on the previous turn: it refers back ("it", "she", "that")
+or is elliptical ("And by 2000?", "What about Holden?") and has few topic words of
+its own.  It stands alone when it clearly does not: many topic words and nothing
+pointing back.  Between the two (a pronoun with more words of its own, a definite
+description such as "the new company", a single topic word) it is answered alone
+first and read as a follow-up only if it finds little that way.  So most questions
+are searched once, and a question that stands on its own is answered exactly as it
+would be alone: a new topic is never bent by the previous one.
 
-A follow-up is retrieved again with the previous turn's context, never by writing
-a new question: its topic terms join the question's terms (BM25, word coverage),
-the previous query vector is mixed into the question's (dense search, sentence
-cosine), and the passages of the paragraph the previous answer cited, then of its
-document nearest that paragraph, get a rank prior fused with the two rankings.
+A follow-up is retrieved with the previous turn's context, never by writing a new
+question: its topic terms join the question's terms (BM25 ranks passages with all
+of them; the sentence score counts them at a lower weight than the question's
+own), the previous query vector is mixed into the question's (dense search,
+sentence cosine), and the passages of the paragraph the previous answer cited,
+then of its document nearest that paragraph, get a rank prior fused with the two
+rankings.  Whether the documents answer it is judged on the question with the
+terms it inherited (``InheritedWeights``): they are part of what is asked.
 The weights and the decision were chosen on the ``fit`` half of
 ``eval/follow_ups.jsonl`` (``python -m eval.follow_ups --grid``) and are reported
 on the other half; see docs/quality.md.
@@ -34,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from core.text import words
+from index.lexical import TermWeights
 
 if TYPE_CHECKING:
     from retrieval.retriever import Answer, Retriever
@@ -59,23 +66,32 @@ PRIOR_PASSAGES = 24
 class FollowUpSettings:
     """How a follow-up is recognised and retrieved; chosen on the fit half of eval/follow_ups.jsonl."""
 
-    # Decision: an elliptical question ("And by 2000?"), or one with a pronoun and one topic
-    # term at most, is a follow-up; one with a pronoun is when it has at most ``cue_terms``
-    # topic terms and answers alone with confidence below ``cue_confidence`` (above 1: always;
-    # the fit half preferred no confidence gate here); any question is when it has at most
-    # ``bare_terms`` topic terms and confidence below ``bare_confidence``.
+    # Decision: a question that refers back ("it", "she", "that") or is elliptical ("And by
+    # 2000?") with at most ``cue_terms`` topic terms of its own is a follow-up, whatever it
+    # finds alone.  One that leans less clearly is a follow-up only when, answered alone, its
+    # confidence is below ``gate_confidence``: a question that refers back, is elliptical or
+    # has a definite description ("the new company") with at most ``lean_terms`` topic
+    # terms, or any question with at most ``bare_terms``.
     cue_terms: int = 3
-    cue_confidence: float = 1.01
-    bare_terms: int = 2
-    bare_confidence: float = 0.3
+    lean_terms: int = 5
+    bare_terms: int = 1
+    gate_confidence: float = 0.3
     # Retrieval: weight of the previous query vector mixed into the question's, and of the
     # rank prior on the cited paragraph's passages (1.0 counts like one more ranking).
     vector: float = 0.5
     prior: float = 2.0
-    # The previous turn's terms always rank passages; they also score the answer sentence
-    # (and the abstention evidence) only for a question with at most this many terms of its
-    # own: otherwise the previous answer's sentence, which holds them all, wins too often.
-    score_inherited: int = 1
+    # The previous turn's terms always rank passages.  In the sentence score they count at
+    # ``inherited`` of their weight (the question's own terms at 1): the previous answer's
+    # sentence holds them all and would win too often; for a question with at most
+    # ``score_inherited`` terms of its own they count fully.
+    inherited: float = 0.25
+    score_inherited: int = 0
+    # In the abstention evidence (word coverage of the chosen sentence and passages) the
+    # inherited terms count at this weight: they are part of what is asked, but the
+    # previous answer's sentence holds them all whether or not it answers the new question.
+    # Chosen on the fit half after the settings above: the share of right decisions
+    # (answer when the sentence found answers, decline otherwise) at [retrieval] min_confidence.
+    evidence_inherited: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -131,14 +147,36 @@ def refers_back(question: str) -> bool:
     return False
 
 
+def definite(question: str) -> bool:
+    """Whether ``question`` names something as already known: "the new company", "the crew"."""
+    return "the" in words(question)
+
+
+# How a question asked after another one is read (``reading``).
+FOLLOW = "follow-up"  # leans on the previous turn whatever it finds alone
+ALONE = "alone"  # stands on its own
+GATED = "gated"  # a follow-up only if, answered alone, it finds little
+
+
+def reading(question: str, own_terms: Sequence[str], settings: FollowUpSettings = FollowUpSettings()) -> str:
+    """``FOLLOW``, ``ALONE`` or ``GATED`` for ``question`` with topic terms ``own_terms``, before any search.
+
+    Only ``GATED`` needs the question answered alone first (its confidence decides), so a
+    question that clearly leans on the previous turn, or clearly does not, is searched once.
+    """
+    own = len(set(own_terms))
+    cue = elliptical(question) or refers_back(question)
+    if cue and own <= settings.cue_terms:
+        return FOLLOW
+    if own <= settings.bare_terms or ((cue or definite(question)) and own <= settings.lean_terms):
+        return GATED
+    return ALONE
+
+
 def is_follow_up(question: str, own_terms: Sequence[str], confidence: float, settings: FollowUpSettings = FollowUpSettings()) -> bool:
     """Whether ``question`` (with ``own_terms``, answered alone with ``confidence``) leans on the previous turn."""
-    own = len(set(own_terms))
-    if elliptical(question) or (own <= 1 and refers_back(question)):
-        return own <= settings.cue_terms
-    if refers_back(question) and own <= settings.cue_terms and confidence < settings.cue_confidence:
-        return True
-    return own <= settings.bare_terms and confidence < settings.bare_confidence
+    read = reading(question, own_terms, settings)
+    return read == FOLLOW or (read == GATED and confidence < settings.gate_confidence)
 
 
 def context_terms(own_terms: Sequence[str], context: Turn) -> list[str]:
@@ -204,26 +242,59 @@ def make_turn(question: str, own_terms: Sequence[str], vector: np.ndarray, answe
     )
 
 
+class InheritedWeights(TermWeights):
+    """The index's term weights with the terms a follow-up inherited counted at ``weight`` of theirs."""
+
+    def __init__(self, base: TermWeights, inherited: Sequence[str], weight: float):
+        self.base = base
+        self.inherited = frozenset(inherited)
+        self.weight = weight
+
+    def idf(self, term: str) -> float:
+        idf = self.base.idf(term)
+        return idf * self.weight if term in self.inherited else idf
+
+    def known(self, term: str) -> bool:
+        return self.base.known(term)
+
+
 def answer_in_context(
     retriever: "Retriever",
     question: str,
     q_vector: np.ndarray,
     q_terms: list[str],
-    alone: "Answer",
     context: Turn,
     top_k: int,
 ) -> "Answer":
-    """``alone`` if ``question`` stands on its own, else the answer retrieved with ``context``."""
+    """The answer to ``question`` asked after ``context``: alone if it stands on its own, else retrieved with it.
+
+    A question that clearly leans on the previous turn (or clearly does not) is searched
+    once; only one whose reading depends on what it finds alone is searched twice.
+    """
     settings = retriever.follow_up
-    if not is_follow_up(question, q_terms, alone.confidence, settings):
-        return replace(alone, turn=make_turn(question, q_terms, q_vector, alone))
+    read = reading(question, q_terms, settings)
+    if read != FOLLOW:
+        alone = retriever._answer_with(question, q_vector, q_terms, top_k)
+        if read == ALONE or alone.confidence >= settings.gate_confidence:
+            return replace(alone, turn=make_turn(question, q_terms, q_vector, alone))
     terms = context_terms(q_terms, context)
+    inherited = terms[len(q_terms):]
     vector = context_vector(q_vector, context, settings.vector)
     prior = None
     if context.doc is not None:
         prior = Prior.near(retriever.index.doc_passages(context.doc), context.paragraph, settings.prior)
-    if settings.score_inherited >= len(set(q_terms)):
-        answer = retriever._answer_with(question, vector, terms, top_k, prior)
-    else:
-        answer = retriever._answer_with(question, vector, q_terms or terms, top_k, prior, rank_terms=terms)
+    lexical = retriever.lexical
+    own = len(set(q_terms))
+    # A question with no terms of its own ("Why?") is asked entirely in the inherited ones.
+    weight = 1.0 if own <= settings.score_inherited else settings.inherited
+    evidence_weight = settings.evidence_inherited if own else 1.0
+    answer = retriever._answer_with(
+        question,
+        vector,
+        terms,
+        top_k,
+        prior,
+        weights=InheritedWeights(lexical, inherited, weight),
+        evidence_weights=InheritedWeights(lexical, inherited, evidence_weight),
+    )
     return replace(answer, context=context, turn=make_turn(question, q_terms, vector, answer, context))

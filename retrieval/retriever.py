@@ -38,7 +38,7 @@ from retrieval.confidence import CONFIDENT, DECLINED, confidence_label, confiden
 from retrieval.evidence import margin, missing_share, question_entities, rank_among, reciprocal_rank, unknown_share
 from retrieval.followup import FollowUpSettings, Prior, Turn, answer_in_context, make_turn
 from retrieval.fusion import collapse_duplicates, near_duplicates, shingles
-from index.lexical import question_terms, terms
+from index.lexical import TermWeights, question_terms, terms
 from index.pdf_text import page_of
 from retrieval.index_store import IndexStore, open_index
 from retrieval.summary import KeySentence, key_sentences
@@ -261,9 +261,9 @@ class Retriever:
             return self.multilingual.answer(question, top_k)
         q_vector = self.embedder.encode([question])[0]
         q_terms = question_terms(question)
-        alone = self._answer_with(question, q_vector, q_terms, top_k)
         if context is not None:
-            return answer_in_context(self, question, q_vector, q_terms, alone, context, top_k)
+            return answer_in_context(self, question, q_vector, q_terms, context, top_k)
+        alone = self._answer_with(question, q_vector, q_terms, top_k)
         return replace(alone, turn=make_turn(question, q_terms, q_vector, alone))
 
     def _answer_with(
@@ -273,21 +273,22 @@ class Retriever:
         q_terms: list[str],
         top_k: int,
         prior: Prior | None = None,
-        rank_terms: list[str] | None = None,
+        weights: TermWeights | None = None,
+        evidence_weights: TermWeights | None = None,
     ) -> Answer:
-        """The answer found with this query vector and terms; a follow-up ranks passages with
-        ``rank_terms`` (its own and the previous turn's) and a rank ``prior``."""
-        hits = self._rank(q_vector, rank_terms or q_terms, max(self.settings.candidates, top_k, EXTRACT_POOL), prior)
+        """The answer found with this query vector and terms; a follow-up (``retrieval.followup``)
+        adds a rank ``prior`` and its own term ``weights`` for the sentence score and the evidence."""
+        hits = self._rank(q_vector, q_terms, max(self.settings.candidates, top_k, EXTRACT_POOL), prior)
         if not hits:
             return Answer(question, answered=False)
-        scored = self.score_sentences(question, q_vector, q_terms, hits[:EXTRACT_POOL])
+        scored = self.score_sentences(question, q_vector, q_terms, hits[:EXTRACT_POOL], weights)
         if not scored:
             return Answer(question, answered=False)
         candidates = [s for s in scored if s.rank < SENTENCE_POOL]
         # The one-signal baselines (bm25, dense modes) choose by their signal alone.
         best = choose_sentence(candidates, self.answer_kind(question) if self.weights.cue else None)
         extracts = self._extracts(best, scored, top_k)
-        evidence = self.evidence(question, best, candidates, hits, q_terms)
+        evidence = self.evidence(question, best, candidates, hits, q_terms, evidence_weights)
         confidence = self.confidence(evidence)
         answered = confidence >= self.settings.min_confidence and evidence.passage_cosine >= self.settings.min_score
         sentence = self._sentence_extract(best)
@@ -333,8 +334,10 @@ class Retriever:
         ]
         return collapse_duplicates(hits, text=lambda h: h.passage.text, limit=k, signature=lambda h: self._shingles(h.passage.text))
 
-    def score_sentences(self, question: str, q_vector: np.ndarray, q_terms: list[str], hits: list[Hit]) -> list[ScoredSentence]:
-        """Every sentence of ``hits``' passages, scored as a candidate answer."""
+    def score_sentences(
+        self, question: str, q_vector: np.ndarray, q_terms: list[str], hits: list[Hit], weights: TermWeights | None = None
+    ) -> list[ScoredSentence]:
+        """Every sentence of ``hits``' passages, scored as a candidate answer (word coverage by ``weights``)."""
         seen: set[int] = set()
         rows: list[tuple[int, Sentence, int]] = []
         for rank, members in enumerate(self.index.sentences_of([h.passage for h in hits])):
@@ -349,10 +352,11 @@ class Retriever:
         wanted = self.answer_kind(question)
         q_words = set(words(question))
         w = self.weights
+        lexical = weights or self.lexical
         out = []
         for (sid, sentence, rank), cosine in zip(rows, cosines):
             sentence_terms = self._terms(sentence.text)
-            coverage = self.lexical.coverage(q_terms, sentence_terms)
+            coverage = lexical.coverage(q_terms, sentence_terms)
             passage = hits[rank].score / top
             cue = answer_cue(sentence.text, wanted, q_words)
             length = math.log1p(len(sentence.text)) / 6
@@ -360,7 +364,7 @@ class Retriever:
             if w.antecedent and refers_back(sentence.text):
                 previous = self._previous_sentence(sentence)
                 if previous is not None:
-                    antecedent = self.lexical.coverage(q_terms, self._terms(previous.text) + sentence_terms) - coverage
+                    antecedent = lexical.coverage(q_terms, self._terms(previous.text) + sentence_terms) - coverage
             score = (
                 w.cosine * float(cosine)
                 + w.coverage * coverage
@@ -386,9 +390,17 @@ class Retriever:
         return siblings[at - 1] if at > 0 else None
 
     def evidence(
-        self, question: str, best: ScoredSentence, candidates: list[ScoredSentence], hits: list[Hit], q_terms: list[str]
+        self,
+        question: str,
+        best: ScoredSentence,
+        candidates: list[ScoredSentence],
+        hits: list[Hit],
+        q_terms: list[str],
+        weights: TermWeights | None = None,
     ) -> Evidence:
-        """What the abstention model weighs for the chosen sentence ``best`` among ``candidates``."""
+        """What the abstention model weighs for the chosen sentence ``best`` among ``candidates``
+        (word coverage by ``weights``: a follow-up counts the terms it inherited)."""
+        lexical = weights or self.lexical
         top = hits[:SENTENCE_POOL]
         entities = question_entities(question)
         doc = best.sentence.doc
@@ -400,13 +412,13 @@ class Retriever:
         runner_up = max((s.score for s in candidates if s.id != best.id), default=None)
         # Do meaning and wording agree on the chosen passage?  Its place among the top passages
         # by cosine and by word coverage (every index store gives both, whatever it fuses).
-        coverages = [self.lexical.coverage(q_terms, self._terms(h.passage.text)) for h in top]
+        coverages = [lexical.coverage(q_terms, self._terms(h.passage.text)) for h in top]
         return Evidence(
             sentence_cosine=best.cosine,
             passage_cosine=max(h.cosine for h in top),
-            sentence_coverage=best.coverage,
+            sentence_coverage=lexical.coverage(q_terms, self._terms(best.sentence.text)) if weights else best.coverage,
             passage_coverage=max(coverages),
-            known_share=self.lexical.known_share(q_terms),
+            known_share=lexical.known_share(q_terms),
             entity_missing=missing_share(entities, seen),
             entity_unknown=unknown_share(entities, self.lexical.known),
             margin=margin(best.score, runner_up),

@@ -8,7 +8,10 @@ import pytest
 from index.build import build_index
 from index.chunk import Passage
 from index.lexical import question_terms
-from retrieval.followup import Prior, Turn, context_vector, is_follow_up, refers_back
+from dataclasses import replace
+
+from index.lexical import TermWeights
+from retrieval.followup import ALONE, FOLLOW, GATED, InheritedWeights, Prior, Turn, context_vector, is_follow_up, reading, refers_back
 from retrieval.retriever import Retriever
 from tests.fakes import FakeEmbedder, write_config
 
@@ -59,6 +62,36 @@ def test_questions_that_stand_on_their_own_are_not_follow_ups(question):
 def test_a_bare_question_is_a_follow_up_only_when_it_finds_little_alone():
     assert decide("Where did the ferry stop?", confidence=0.1)
     assert not decide("Where did the ferry stop?", confidence=0.95)
+
+
+@pytest.mark.parametrize(
+    "question, read",
+    [
+        ("And when was it held?", FOLLOW),  # a pronoun, one topic word: whatever it finds alone
+        ("Why?", FOLLOW),
+        ("What would the new company have been called?", GATED),  # a definite description: only if it finds little alone
+        ("For which nation did he claim the area around the river?", GATED),  # a pronoun but five topic words
+        ("What did Martin Luther say about the Jews in his later writings?", ALONE),  # its pronoun is inside it
+        ("How many pear trees did the orchard cooperative plant on the hill above the village?", ALONE),
+    ],
+)
+def test_reading_is_decided_before_any_search(question, read):
+    assert reading(question, question_terms(question)) == read
+
+
+def test_inherited_terms_count_at_their_weight_in_word_coverage():
+    class Flat(TermWeights):
+        def idf(self, term):
+            return 1.0
+
+        def known(self, term):
+            return True
+
+    weights = InheritedWeights(Flat(), inherited=["talks", "harbour"], weight=0.25)
+    question = ["city", "talks", "harbour"]  # the question's own term first, then the inherited ones
+    assert weights.coverage(question, ["city"]) == pytest.approx(1 / 1.5)
+    assert weights.coverage(question, ["talks", "harbour"]) == pytest.approx(0.5 / 1.5)  # the previous answer's words
+    assert weights.known_share(question) == 1.0
 
 
 def test_refers_back_ignores_existential_there():
@@ -119,6 +152,49 @@ def test_follow_up_is_answered_from_what_the_previous_turn_was_about(retriever):
     elsewhere = retriever.answer("Which city was it held in?", context=fair.turn)
     assert elsewhere.context == fair.turn and "Mdina" in elsewhere.answer
     assert set(first.turn.terms) <= set(later.turn.terms)  # the topic carries on to a third turn
+
+
+class CountingIndex:
+    """The retriever's index store, counting searches."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.searches = 0
+
+    def rank(self, *args, **kwargs):
+        self.searches += 1
+        return self.inner.rank(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_question_is_searched_once_unless_its_reading_depends_on_what_it_finds_alone(retriever):
+    first = retriever.answer("Who co-chaired the harbour talks?")
+    counting = retriever.index = CountingIndex(retriever.index)
+
+    later = retriever.answer("Which city was it held in?", context=first.turn)
+    assert later.context == first.turn and counting.searches == 1
+
+    counting.searches = 0
+    new_topic = retriever.answer("How many pear trees did the orchard cooperative plant on the hill above the village?", context=first.turn)
+    assert new_topic.context is None and counting.searches == 1
+
+    # "the ferry": read as a follow-up only if, answered alone, it finds little.
+    question = "Where did the ferry stop?"
+    retriever.follow_up = replace(retriever.follow_up, gate_confidence=0.0)  # it never finds too little
+    counting.searches = 0
+    assert retriever.answer(question, context=first.turn).context is None and counting.searches == 1
+    retriever.follow_up = replace(retriever.follow_up, gate_confidence=1.01)  # it always does
+    counting.searches = 0
+    assert retriever.answer(question, context=first.turn).context == first.turn and counting.searches == 2
+
+
+def test_follow_up_the_documents_do_not_answer_is_declined(retriever):
+    first = retriever.answer("Who co-chaired the harbour talks?")
+    later = retriever.answer("How old is she?", context=first.turn)
+    assert later.context == first.turn and not later.answered and later.answer is None
+    assert later.extracts  # the closest passages are still shown
 
 
 def test_new_topic_is_answered_exactly_as_alone(retriever):
