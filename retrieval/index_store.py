@@ -5,7 +5,7 @@ Usage::
     index = open_index(config, embedder.name)       # [index] store picks the implementation
     ranked, bm25 = index.rank(q_vector, q_terms, 20, "hybrid")   # [(passage id, score)], best first
     passages = index.passages([i for i, _ in ranked])
-    ranked, _ = index.rank(ml_vector, q_terms, 20, "dense", vectors=MULTILINGUAL)   # the second vector set
+    ml = index.vector_set(MULTILINGUAL, adjust)     # the same index, searched by the multilingual vectors
 
 Two implementations: ``retrieval.load.LoadedIndex`` (a version folder: FAISS, bm25s,
 SQLite, in this process) and ``retrieval.milvus_index.MilvusIndex`` (a Milvus
@@ -15,15 +15,16 @@ are the same code for both.
 
 An index holds one or two vector sets over the same passages and sentences: ``ENGLISH``
 (the ``[index] model``) and, when the build had a multilingual encoder, ``MULTILINGUAL``
-(``index.multilingual``).  Dense ranking and the stored vectors are asked for by set;
-BM25, text and citations are shared.  ``retrieval.vector_view`` turns a store into one
-whose dense side is the multilingual set, which is what the multilingual path searches.
+(``index.multilingual``).  ``vector_set`` gives the same store with the other set as its
+dense side (ranking and the vectors it hands out); BM25, text and citations are shared.
+The multilingual path (``retrieval.crosslingual``) answers through that view, the same
+code over either store.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -32,6 +33,11 @@ from index.chunk import Passage, Sentence
 from index.lexical import TermWeights
 from index.multilingual import ENGLISH, MULTILINGUAL  # noqa: F401 (the vector set names, re-exported)
 from index.store import DocumentRecord
+
+# Applied to a vector set's vectors as a view hands them out: (vectors, the language of
+# each row's document, "passages" or "sentences") -> vectors.  The multilingual path
+# centres them by language (``retrieval.crosslingual``).
+Adjust = Callable[[np.ndarray, Sequence[str], str], np.ndarray]
 
 
 class IndexStore(Protocol):
@@ -43,7 +49,8 @@ class IndexStore(Protocol):
     manifest: dict[str, Any]
     # Term statistics of the passages, for the sentence score's word coverage.
     lexical: TermWeights
-    # The multilingual vector set as built (``.model``, ``.dimension``), or None: the build had none.
+    # The multilingual vector set as built (``.model``, ``.dimension``), or None: the build had none
+    # (and None in a view from ``vector_set``).
     multilingual: Any
 
     @property
@@ -62,24 +69,17 @@ class IndexStore(Protocol):
         """Each document's language ("en", "ru", ...) as the build identified it ("en" when it did not)."""
         ...
 
-    def rank(
-        self, q_vector: np.ndarray, q_terms: list[str], n: int, mode: str, vectors: str = ENGLISH
-    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+    def rank(self, q_vector: np.ndarray, q_terms: list[str], n: int, mode: str) -> tuple[list[tuple[int, float]], dict[int, float]]:
         """Up to ``n`` passages by ``mode`` ("hybrid": BM25 and cosine fused by reciprocal rank,
-        "bm25", "dense"), best first, with their scores; and the BM25 scores known for them.
-        Cosines are against the vector set ``vectors`` (``q_vector`` is its model's)."""
+        "bm25", "dense"), best first, with their scores; and the BM25 scores known for them."""
         ...
 
     def passages(self, ids: Sequence[int]) -> list[Passage]:
         """Passages with these ids, in this order (IndexCorruptError if one is missing)."""
         ...
 
-    def vectors_for_passages(self, ids: Sequence[int], vectors: str = ENGLISH) -> np.ndarray:
-        """The passages' vectors in the set ``vectors``, one row per id."""
-        ...
-
-    def passage_languages(self, ids: Sequence[int]) -> list[str]:
-        """The language of each passage's document, one per id."""
+    def vectors_for_passages(self, ids: Sequence[int]) -> np.ndarray:
+        """The passages' normalised vectors, one row per id."""
         ...
 
     def doc_passages(self, doc: str) -> list[tuple[int, Passage]]:
@@ -94,22 +94,23 @@ class IndexStore(Protocol):
 
     def doc_sentences(self, doc: str) -> list[tuple[int, Sentence]]: ...
 
-    def vectors_for_sentences(self, ids: Sequence[int], vectors: str = ENGLISH) -> np.ndarray:
-        """The sentences' vectors in the set ``vectors`` (computed at build time), one row per id."""
+    def vectors_for_sentences(self, ids: Sequence[int]) -> np.ndarray:
+        """The sentences' vectors (computed at build time), one row per id."""
         ...
 
-    def sentence_languages(self, ids: Sequence[int]) -> list[str]:
-        """The language of each sentence's document, one per id."""
+    def vector_set(self, name: str, adjust: Adjust | None = None) -> "IndexStore":
+        """This index with the vector set ``name`` (``MULTILINGUAL``) as its dense side: ``rank``
+        searches it, ``vectors_for_*`` return its vectors passed through ``adjust``.  Shares
+        this index's connection or files: close this one, not the view.
+
+        Raises:
+            ValueError: the index has no such set.
+        """
         ...
 
     def document(self, doc: str) -> DocumentRecord | None: ...
 
     def close(self) -> None: ...
-
-
-def document_languages(manifest: dict[str, Any]) -> dict[str, str]:
-    """``IndexStore.languages`` from a manifest's documents ("en" for those built before languages were recorded)."""
-    return {doc: meta.get("language", "en") for doc, meta in manifest["documents"].items()}
 
 
 def live_version(config: Config, index_dir: Path | None = None) -> str | None:
