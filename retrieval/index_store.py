@@ -44,8 +44,9 @@ class IndexStore(Protocol):
     """One opened index version.  Safe for concurrent reads."""
 
     # "counts" (documents, passages, sentences), "model", "dimension" and "documents":
-    # {doc: {"title", "sha256", "passages", optional "pages", optional "source"}} ("source": the
-    # URL of the original, for documents that came from a link or a channel post).
+    # {doc: {"title", "sha256", "passages", optional "pages", optional "source", optional "language"}}
+    # ("source": the URL of the original, for documents that came from a link or a channel post;
+    # "language": as the build identified it, missing in indexes built before it did).
     manifest: dict[str, Any]
     # Term statistics of the passages, for the sentence score's word coverage.
     lexical: TermWeights
