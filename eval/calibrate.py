@@ -225,6 +225,7 @@ def summary(data, collections, coef, bias, t) -> dict[str, tuple]:
         "probes: seed article": rates(data["probes-seed"], coef, bias, t) + (s1("probes-seed"),),
         "probes: xquad_en": (rates(data["probes-xquad"], coef, bias, t)[0], None, s1("probes-xquad")),
         "paraphrase fit questions": (rates(data["paraphrase-fit"], coef, bias, t)[0], None, s1("paraphrase-fit")),
+        "reader-phrased questions, 14 xquad_en articles (not fitted)": rates(data["paraphrase-xquad"], coef, bias, t) + (s1("paraphrase-xquad"),),
     } if all(n in by for n in ("squad5", "xquad48")) else {}
 
 

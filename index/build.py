@@ -9,7 +9,7 @@ since the current index keep their passages and vectors; only new and edited
 documents are embedded.  Deleted documents simply do not reach the new version.
 With ``[index] multilingual_model`` set, every sentence is also embedded by the
 multilingual encoder (``index.multilingual``), and each document's language is
-recorded in the manifest.
+recorded in the manifest (in either store: ``index.milvus_build`` for Milvus).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def build_index(
     started = time.perf_counter()
     if multilingual == FROM_CONFIG:
         multilingual = None
-        if config.index.multilingual_model and config.index.store == "faiss":  # Milvus: English only for now
+        if config.index.multilingual_model:
             from core.multilingual import load_multilingual
 
             # All cores for a batch (about 1.7x faster than one); in a process that already
@@ -135,7 +135,7 @@ def build_index(
             if config.index.store == "milvus":
                 from index.milvus_build import build_milvus
 
-                return build_milvus(config, embedder, seeds_dir, index_dir, progress, started)
+                return build_milvus(config, embedder, seeds_dir, index_dir, progress, started, multilingual)
             return _build(config, embedder, multilingual, seeds_dir, index_dir, progress, started)
     except DocQAError:
         raise

@@ -14,11 +14,16 @@ One index version is four collections, named after the alias (``[milvus] collect
                         a BM25 sparse vector made by Milvus's BM25 function from ``lexical``
     docqa_a_sentences   sentences: offsets, text, vector (scored against the question)
     docqa_a_documents   per document: its text in 16,000-character parts, the first part
-                        carrying title, sha256, pages and counts (written last: a document
+                        carrying title, sha256, language, pages and counts (written last: a document
                         whose first part is missing is rewritten by the next build); and the
                         manifest, key "#manifest"
     docqa_a_terms       document frequency of each term over the passages (the word-coverage
                         weights of the sentence score)
+
+With ``[index] multilingual_model`` set, passages and sentences carry a second dense
+field, ``ml_vector``: the multilingual encoder's vectors (``index.multilingual``), searched
+as the vector set ``"multilingual"`` where ``vector`` is ``"english"``.  A version without
+it (English only) has no such field; the manifest's ``"multilingual"`` entry says which.
 
 The alias ``docqa`` names the live version's passage collection.  A build updates the
 other version by document (delete, then insert) until it matches the seeds folder,
@@ -44,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from core.config import Config, MilvusConfig
 from core.errors import IndexCorruptError, IndexMismatchError, StoreUnavailableError
+from index.multilingual import ENGLISH, MULTILINGUAL
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -64,6 +70,8 @@ HNSW = {"M": 32, "efConstruction": 80}  # as index.faiss_build
 HNSW_EF_SEARCH = 256
 IVF_PROBE = 16
 BUILD_HINT = "python -m index build"
+# The dense field of each vector set.
+VECTOR_FIELDS = {ENGLISH: "vector", MULTILINGUAL: "ml_vector"}
 PASSAGE_FIELDS = ["id", "doc", "paragraph", "paragraph_end", "start", "end", "text"]
 SENTENCE_FIELDS = ["id", "doc", "paragraph", "start", "end", "text"]
 
@@ -167,8 +175,11 @@ def fit(text: str, limit: int = VARCHAR_BYTES) -> str:
     return data[:limit].decode("utf-8", errors="ignore")
 
 
-def create_collections(client: "MilvusClient", names: Names, dimension: int, index_type: str) -> None:
-    """Create the four empty collections of one version, indexed and loaded."""
+def create_collections(client: "MilvusClient", names: Names, dimension: int, index_type: str, ml_dimension: int | None = None) -> None:
+    """Create the four empty collections of one version, indexed and loaded.
+
+    ``ml_dimension``: the width of the multilingual vectors (``ml_vector``); None: no such field.
+    """
     from pymilvus import DataType, Function, FunctionType
 
     def base_schema():
@@ -185,9 +196,13 @@ def create_collections(client: "MilvusClient", names: Names, dimension: int, ind
     schema.add_field("lexical", DataType.VARCHAR, max_length=VARCHAR_BYTES, enable_analyzer=True, analyzer_params={"tokenizer": "standard"})
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+    if ml_dimension:
+        schema.add_field("ml_vector", DataType.FLOAT_VECTOR, dim=ml_dimension)
     schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["lexical"], output_field_names=["sparse"]))
     index = client.prepare_index_params()
     index.add_index("vector", metric_type="IP", **_dense_index(index_type))
+    if ml_dimension:  # the same kind of index as the English vectors, as the FAISS store's ml_faiss.index
+        index.add_index("ml_vector", metric_type="IP", **_dense_index(index_type))
     index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=dict(BM25))
     index.add_index("doc", index_type="INVERTED")
     _create(client, names.passages, schema, index)
@@ -200,8 +215,12 @@ def create_collections(client: "MilvusClient", names: Names, dimension: int, ind
     schema.add_field("end", DataType.INT64)
     schema.add_field("text", DataType.VARCHAR, max_length=VARCHAR_BYTES)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+    if ml_dimension:
+        schema.add_field("ml_vector", DataType.FLOAT_VECTOR, dim=ml_dimension)
     index = client.prepare_index_params()
     index.add_index("vector", index_type="FLAT", metric_type="IP")  # fetched by id, never searched
+    if ml_dimension:
+        index.add_index("ml_vector", index_type="FLAT", metric_type="IP")
     index.add_index("doc", index_type="INVERTED")
     _create(client, names.sentences, schema, index)
 
@@ -308,7 +327,8 @@ def check_manifest(manifest: dict[str, Any], names: Names, model: str) -> None:
 
 
 def document_markers(client: "MilvusClient", names: Names) -> dict[str, dict[str, Any]]:
-    """{doc: {"title", "sha256", "passages", "sentences", optional "pages", optional "source"}} of every complete document."""
+    """{doc: {"title", "sha256", "passages", "sentences", "language", optional "pages", optional "source"}} of every
+    complete document ("language" is missing in versions built before it was recorded)."""
     out = {}
     for row in query_all(client, names.documents, "part == 0", ["doc", "info"]):
         out[row["doc"]] = json.loads(row["info"])

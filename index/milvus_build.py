@@ -12,6 +12,13 @@ the term statistics by the difference, flushes, and points the alias at it.  So 
 build writes in proportion to what changed over the last two builds, and the previous
 version stays whole for a reader still using it until the build after next.
 
+With a multilingual encoder (``[index] multilingual_model``), passages and sentences get
+their multilingual vectors too (``ml_vector``, as ``index.multilingual`` makes them for
+the FAISS store) and each document its language: rows copied from the live version keep
+theirs when it was built with the same encoder, and are embedded by it alone (their
+English vectors copied) when it was not.  The standby is written afresh when it was built
+with another multilingual encoder, or with one when none is wanted now (its fields differ).
+
 A build killed midway (or a server killed under it) leaves the alias on the live
 version and the standby marked "building"; the next build recounts the standby's term
 statistics from its passages and carries on.  Documents are written passages and
@@ -35,12 +42,15 @@ import numpy as np
 
 from core.config import Config
 from core.embedder import Embedder
+from core.lang import LanguageIdentifier
 from index.build import PASSAGE_VECTORS, BuildReport, Progress, _embed, _member_rows, export_onnx, mean_vector
-from index.chunk import ChunkSettings, chunk_document, split_document_sentences
+from index.chunk import ChunkSettings, Passage, Sentence, chunk_document, split_document_sentences
 from index.documents import Document, read_documents
 from index.faiss_build import choose_index_type
 from index.sources import read_sources
 from index.lexical import terms
+from index.multilingual import MANIFEST_KEY as MULTILINGUAL_KEY
+from index.multilingual import MultilingualPlan, entry_for
 from index.milvus import (
     FORMAT,
     PASSAGE_FIELDS,
@@ -81,11 +91,34 @@ class _Rows:
     parts: list[dict] = field(default_factory=list)  # parts[0] carries the marker
 
 
-def build_milvus(config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path, progress: Progress | None, started: float) -> BuildReport:
-    """Bring the standby version up to date with ``seeds_dir`` and make it live (see the module docstring)."""
+@dataclass
+class _Plan:
+    """A document to embed: its passages and sentences, and which sentences make up each passage."""
+
+    document: Document
+    title: str
+    passages: list[Passage]
+    sentences: list[Sentence]
+    members: list[list[int] | None]  # per passage: its sentences' rows, or None to embed its own text
+    first: int = 0  # where its texts start in the build's English batch
+
+    @property
+    def texts(self) -> list[str]:
+        """What the English model embeds: the passages no whole sentences make up, then every sentence."""
+        return [p.text for p, m in zip(self.passages, self.members) if m is None] + [s.text for s in self.sentences]
+
+
+def build_milvus(
+    config: Config, embedder: Embedder, seeds_dir: Path, index_dir: Path, progress: Progress | None, started: float,
+    multilingual: Embedder | None = None,
+) -> BuildReport:
+    """Bring the standby version up to date with ``seeds_dir`` and make it live (see the module docstring).
+
+    ``multilingual``: the multilingual encoder (None: an English-only index, no ``ml_vector`` fields).
+    """
     client = connect(config.milvus)
     try:
-        report = _Build(config, client, embedder, progress).run(seeds_dir)
+        report = _Build(config, client, embedder, progress, multilingual).run(seeds_dir)
     finally:
         client.close()
     report.seconds = time.perf_counter() - started
@@ -98,11 +131,16 @@ def build_milvus(config: Config, embedder: Embedder, seeds_dir: Path, index_dir:
 
 
 class _Build:
-    def __init__(self, config: Config, client, embedder: Embedder, progress: Progress | None):
+    def __init__(self, config: Config, client, embedder: Embedder, progress: Progress | None, multilingual: Embedder | None = None):
         self.config = config
         self.client = client
         self.embedder = embedder
         self.progress = progress
+        self.multilingual = multilingual
+        self.ml_entry = entry_for(multilingual) if multilingual is not None else None
+        self.languages = LanguageIdentifier()
+        self.done, self.total = 0, 0  # texts embedded so far and to embed, by both encoders
+        self.ml_embedded = 0
         self.settings = ChunkSettings(
             passage_chars=config.index.passage_chars,
             min_paragraph_chars=config.index.min_paragraph_chars,
@@ -122,12 +160,21 @@ class _Build:
             and manifest.get("passage_vectors") == PASSAGE_VECTORS
         )
 
+    def _same_multilingual(self, manifest: dict | None) -> bool:
+        """Whether ``manifest``'s version holds the multilingual vectors this build wants (or, wanting none, has none)."""
+        entry = (manifest or {}).get(MULTILINGUAL_KEY) or None
+        if self.ml_entry is None or entry is None:
+            return entry is self.ml_entry
+        return all(entry.get(key) == self.ml_entry[key] for key in ("model", "dimension", "passage_vectors"))
+
     def run(self, seeds_dir: Path) -> BuildReport:
         client = self.client
         live_manifest = read_manifest(client, self.live) if self.live and load_version(client, self.live) else None
         live_docs = document_markers(client, self.live) if self._compatible(live_manifest) else {}
         if live_manifest and not live_docs:
             log.info("model, chunking or layout changed since the last build: re-embedding everything")
+        # Copied rows bring their multilingual vectors only from a version built with this encoder.
+        self.live_ml = self.ml_entry is not None and bool(live_docs) and self._same_multilingual(live_manifest)
         documents, skipped = read_documents(
             seeds_dir,
             max_bytes=int(self.config.seeds.max_file_mb * 1024 * 1024),
@@ -143,7 +190,8 @@ class _Build:
         report.removed = sorted(doc for doc in live_docs if doc not in wanted)
 
         standby_manifest = read_manifest(client, self.standby) if load_version(client, self.standby) else None
-        standby_docs = document_markers(client, self.standby) if self._compatible(standby_manifest) else None
+        reusable = self._compatible(standby_manifest) and self._same_multilingual(standby_manifest)
+        standby_docs = document_markers(client, self.standby) if reusable else None
         chunked = {}  # doc -> (title, passages), for the documents to embed
         index_type, total = self._plan_size(documents, live_docs, standby_docs or {}, chunked)
         if standby_docs is not None and standby_manifest.get("index_type") != index_type:
@@ -151,7 +199,7 @@ class _Build:
             standby_docs = None
         if standby_docs is None:
             drop_version(client, self.standby)
-            create_collections(client, self.standby, self.embedder.dimension, index_type)
+            create_collections(client, self.standby, self.embedder.dimension, index_type, self.ml_entry and self.ml_entry["dimension"])
             standby_docs, dirty = {}, False
             index_type, total = self._plan_size(documents, live_docs, standby_docs, chunked)
         else:
@@ -166,6 +214,8 @@ class _Build:
             "index_type": index_type,
             "state": "building",
         }
+        if self.ml_entry is not None:
+            manifest[MULTILINGUAL_KEY] = self.ml_entry
         # From here until the manifest says "ready" again, a crash leaves the standby for repair.
         write_manifest(client, self.standby, manifest)
         if dirty:
@@ -176,7 +226,14 @@ class _Build:
         gone = sorted(doc for doc in standby_docs if doc not in wanted)
         copy = [d for d in todo if live_docs.get(d.doc, {}).get("sha256") == d.sha256]
         fresh = [d for d in todo if live_docs.get(d.doc, {}).get("sha256") != d.sha256]
-        rows = self._embed_documents(fresh, chunked)
+        plans = self._plan_documents(fresh, chunked)
+        # One progress count over both encoders' texts: English, then multilingual (fresh, then copied).
+        self.total = sum(len(plan.texts) for plan in plans)
+        if self.multilingual is not None:
+            self.total += sum(len(plan.sentences) + len(plan.passages) for plan in plans)
+            if not self.live_ml:
+                self.total += sum(int(live_docs[d.doc].get("passages", 0)) + int(live_docs[d.doc].get("sentences", 0)) for d in copy)
+        rows = self._embed_documents(plans)
         report.embedded = sum(len(r.passages) for r in rows)
         log.info(
             "Milvus standby %s: %d documents to write (%d copied from the live version, %d embedded), %d to remove",
@@ -184,7 +241,10 @@ class _Build:
         )
         delta: Counter[str] = Counter()
         for group in batches([d.doc for d in copy]):
-            self._replace(self._copied_rows(list(group)), list(group), delta)
+            copied = self._copied_rows(list(group))
+            if self.ml_entry is not None and not self.live_ml:
+                self._add_multilingual([(r, _row_passages(r), _row_sentences(r)) for r in copied])
+            self._replace(copied, list(group), delta)
         for start in range(0, len(rows), 200):
             group = rows[start : start + 200]
             self._replace(group, [r.doc for r in group], delta)
@@ -211,6 +271,7 @@ class _Build:
             client.create_alias(self.standby.passages, alias)
         report.documents = counts["documents"]
         report.passages = counts["passages"]
+        report.multilingual_embedded = self.ml_embedded
         report.index_type = index_type
         report.version = self.standby.passages
         return report
@@ -242,28 +303,47 @@ class _Build:
 
     # ------------------------------------------------------------ rows
 
-    def _embed_documents(self, documents: list[Document], chunked: dict) -> list[_Rows]:
-        """Rows of documents to embed: one pass over their sentences (and the rare passage no whole sentences make up)."""
+    def _plan_documents(self, documents: list[Document], chunked: dict) -> list[_Plan]:
+        """What each document to embed is made of, and the texts the English model embeds for it."""
         plans = []
-        texts: list[str] = []
         for d in documents:
             title, passages = chunked.pop(d.doc, None) or chunk_document(d.doc, d.text, self.settings)
             sentences = split_document_sentences(d.doc, d.text)
             starts = [s.start for s in sentences]
+            # Per passage, the rows of its sentences to average, or None: the rare passage no
+            # whole sentences make up is embedded as it is.
             members = [_member_rows(p, sentences, starts, 0) for p in passages]
-            own = [len(texts) + n for n in range(sum(m is None for m in members))]
-            texts.extend(p.text for p, m in zip(passages, members) if m is None)
-            first = len(texts)
-            texts.extend(s.text for s in sentences)
-            plans.append((d, title, passages, sentences, members, own, first))
-        vectors = _embed(self.embedder, texts, self.config.index.batch_size, self.progress)
+            plans.append(_Plan(d, title, passages, sentences, members))
+        return plans
+
+    def _embed(self, encoder: Embedder, texts: list[str]) -> np.ndarray:
+        """``texts`` embedded by ``encoder``, counted into the build's progress."""
+        done = self.done
+        progress = self.progress and (lambda n, _: self.progress(done + n, self.total))
+        vectors = _embed(encoder, texts, self.config.index.batch_size, progress)
+        self.done += len(texts)
+        return vectors
+
+    def _embed_documents(self, plans: list[_Plan]) -> list[_Rows]:
+        """Rows of documents to embed: one English pass over their sentences (and the rare passage no whole sentences
+        make up), then, with a multilingual encoder, one over their sentences and passages."""
+        texts: list[str] = []
+        for plan in plans:
+            plan.first = len(texts)
+            texts.extend(plan.texts)
+        vectors = self._embed(self.embedder, texts)
         out = []
-        for d, title, passages, sentences, members, own, first in plans:
+        for plan in plans:
+            d, passages, sentences = plan.document, plan.passages, plan.sentences
             rows = _Rows(d.doc)
+            own = plan.first
+            first = own + sum(m is None for m in plan.members)
             sentence_matrix = vectors[first : first + len(sentences)]
-            own_rows = iter(own)
-            for n, (p, m) in enumerate(zip(passages, members)):
-                vector = vectors[next(own_rows)] if m is None else mean_vector(sentence_matrix[m])
+            for n, (p, m) in enumerate(zip(passages, plan.members)):
+                if m is None:
+                    vector, own = vectors[own], own + 1
+                else:
+                    vector = mean_vector(sentence_matrix[m])
                 rows.passages.append({
                     "id": hashed_id("passage", d.doc, d.sha256, n), "doc": d.doc, "paragraph": p.paragraph,
                     "paragraph_end": p.paragraph_end, "start": p.start, "end": p.end, "text": fit(p.text),
@@ -275,28 +355,58 @@ class _Build:
                     "start": s.start, "end": s.end, "text": fit(s.text), "vector": _floats(vector),
                 })
             origin = self.origins.get(d.doc)
-            info = {"title": (origin and origin.title) or title, "sha256": d.sha256, "passages": len(passages),
-                    "sentences": len(sentences)}
+            info = {"title": (origin and origin.title) or plan.title, "sha256": d.sha256, "passages": len(passages),
+                    "sentences": len(sentences), "language": self.languages.document_language(d.text)}
             if d.pages:
                 info["pages"] = list(d.pages)
             if origin and origin.source:
                 info["source"] = origin.source
             rows.parts = _parts(d.doc, d.text, info)
             out.append(rows)
+        if self.multilingual is not None:
+            self._add_multilingual([(rows, plan.passages, plan.sentences) for rows, plan in zip(out, plans)])
         return out
 
+    def _add_multilingual(self, units: list[tuple[_Rows, list[Passage], list[Sentence]]]) -> None:
+        """Give each document's passage and sentence rows their multilingual vectors (``ml_vector``).
+
+        ``units``: (rows, passages, sentences) with ``passages[i]`` (``sentences[i]``) the text of
+        ``rows.passages[i]`` (``rows.sentences[i]``), sentences in document order.  The vectors are
+        made as for the FAISS store, by ``index.multilingual.MultilingualPlan``.
+        """
+        passages = [p for _, ps, _ in units for p in ps]
+        sentences = [s for _, _, ss in units for s in ss]
+        plan = MultilingualPlan.make(passages, sentences, [None] * len(sentences), [None] * len(passages), None)
+        self.ml_embedded += len(plan.texts)
+        sentence_matrix, matrix = plan.vectors(self.multilingual, lambda texts: self._embed(self.multilingual, list(texts)))
+        p = s = 0
+        for rows, ps, ss in units:
+            for row, vector in zip(rows.passages, matrix[p : p + len(ps)]):
+                row["ml_vector"] = _floats(vector)
+            for row, vector in zip(rows.sentences, sentence_matrix[s : s + len(ss)]):
+                row["ml_vector"] = _floats(vector)
+            p, s = p + len(ps), s + len(ss)
+
     def _copied_rows(self, docs: list[str]) -> list[_Rows]:
-        """The live version's rows of ``docs`` (unchanged since it was built), vectors included."""
+        """The live version's rows of ``docs`` (unchanged since it was built), vectors included (the multilingual
+        ones when the live version has those this build wants)."""
         by_doc = {doc: _Rows(doc) for doc in docs}
         where = in_filter("doc", docs)
-        for row in query_all(self.client, self.live.passages, where, PASSAGE_FIELDS + ["lexical", "vector"]):
+        vectors = ["vector", "ml_vector"] if self.live_ml else ["vector"]
+        for row in query_all(self.client, self.live.passages, where, PASSAGE_FIELDS + ["lexical"] + vectors):
             by_doc[row["doc"]].passages.append(_plain(row))
-        for row in query_all(self.client, self.live.sentences, where, SENTENCE_FIELDS + ["vector"]):
+        for row in query_all(self.client, self.live.sentences, where, SENTENCE_FIELDS + vectors):
             by_doc[row["doc"]].sentences.append(_plain(row))
         for row in query_all(self.client, self.live.documents, where, ["key", "doc", "part", "text", "info"]):
             by_doc[row["doc"]].parts.append(_plain(row) | {"unused": UNUSED_VECTOR})
         for rows in by_doc.values():
             rows.parts.sort(key=lambda row: row["part"])
+            rows.passages.sort(key=lambda row: row["start"])
+            rows.sentences.sort(key=lambda row: row["start"])
+            info = json.loads(rows.parts[0]["info"]) if rows.parts else {}
+            if rows.parts and "language" not in info:  # a version built before languages were recorded
+                info["language"] = self.languages.document_language("".join(part["text"] for part in rows.parts))
+                rows.parts[0]["info"] = json.dumps(info)
         return list(by_doc.values())
 
     # ------------------------------------------------------------ writing
@@ -346,6 +456,14 @@ class _Build:
         insert(self.client, self.standby.terms, rows)
 
 
+def _row_passages(rows: _Rows) -> list[Passage]:
+    return [Passage(r["doc"], r["paragraph"], r["paragraph_end"], r["start"], r["end"], r["text"]) for r in rows.passages]
+
+
+def _row_sentences(rows: _Rows) -> list[Sentence]:
+    return [Sentence(r["doc"], r["paragraph"], r["start"], r["end"], r["text"]) for r in rows.sentences]
+
+
 def _parts(doc: str, text: str, info: dict[str, Any]) -> list[dict]:
     """A document's text in parts of ``TEXT_PART`` characters; the first carries ``info`` (its marker)."""
     pieces = [text[i : i + TEXT_PART] for i in range(0, len(text), TEXT_PART)] or [""]
@@ -366,6 +484,7 @@ def _floats(vector: np.ndarray) -> list[float]:
 def _plain(row: dict) -> dict:
     """A queried row as an insertable one (vectors as float lists)."""
     out = dict(row)
-    if "vector" in out:
-        out["vector"] = _floats(out["vector"])
+    for name in ("vector", "ml_vector"):
+        if name in out:
+            out[name] = _floats(out[name])
     return out

@@ -6,6 +6,7 @@ Usage::
     vectors = plan.embed(encoder, embed, index_type)  # sentence and passage matrices, FAISS index
     vectors.write(version_dir)                        # ml_*.npy, ml_faiss.index
     loaded = read_multilingual(version_dir, manifest) # at query time (None if the build had none)
+    sentence_matrix, matrix = plan.vectors(encoder, embed)   # the vectors alone (the Milvus store's rows)
 
 Row i is passage (or sentence) id i in both vector sets, so the store, BM25 and the
 citations are shared.  A passage's multilingual vector is the sum of the passage's own
@@ -17,6 +18,10 @@ the sum more often still (0.81, Spanish 0.85, Chinese 0.65 against 0.60); see
 docs/quality.md.  Unchanged documents keep their vectors from the previous build when it
 used the same model and scheme.  The manifest records both under ``"multilingual"``; an
 index built without the multilingual path has no such key.
+
+Both stores hold the set: the FAISS store in the files above, the Milvus store as a
+second vector field of its passages and sentences (``index.milvus``).  At query time it is
+the vector set named ``MULTILINGUAL``, beside ``ENGLISH`` (``retrieval.index_store``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,26 @@ FAISS_INDEX = "ml_faiss.index"
 MANIFEST_KEY = "multilingual"
 BUILD_HINT = "python -m index build"
 PASSAGE_VECTORS = "passage + mean of sentences"  # recorded in the manifest; another scheme is re-embedded
+# The vector sets an index store searches (``IndexStore.rank(..., vectors=...)``).
+ENGLISH = "english"
+MULTILINGUAL = MANIFEST_KEY
+
+
+@dataclass(frozen=True)
+class VectorSetInfo:
+    """A built multilingual vector set as its manifest entry describes it (the Milvus store's ``multilingual``)."""
+
+    model: str
+    dimension: int
+    model_sha256: str | None = None
+
+
+def entry_for(encoder) -> dict:
+    """The manifest entry a build with ``encoder`` writes (and compares with the previous build's)."""
+    return {
+        "model": encoder.name, "model_sha256": getattr(encoder, "weights_sha256", None), "dimension": int(encoder.dimension),
+        "passage_vectors": PASSAGE_VECTORS,
+    }
 
 
 @dataclass
@@ -99,6 +124,14 @@ class MultilingualPlan:
 
     def embed(self, encoder, embed: Callable[[Sequence[str]], np.ndarray], index_type: str) -> MultilingualIndex:
         """Embed what is new with ``embed`` (the build's batching helper) and assemble the set."""
+        sentence_matrix, matrix = self.vectors(encoder, embed)
+        faiss_index = make_faiss_index(matrix, index_type)
+        return MultilingualIndex(
+            encoder.name, int(encoder.dimension), matrix, sentence_matrix, faiss_index, getattr(encoder, "weights_sha256", None)
+        )
+
+    def vectors(self, encoder, embed: Callable[[Sequence[str]], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(sentence vectors, passage vectors), row i for sentence (passage) i: reused, or embedded now with ``embed``."""
         fresh = embed(self.texts)
         dimension = int(encoder.dimension)
         sentence_matrix = np.zeros((len(self.sentences), dimension), dtype=np.float32)
@@ -121,10 +154,7 @@ class MultilingualPlan:
                 matrix[i] = own + mean / (np.linalg.norm(mean) or 1.0)
             else:  # a piece of an overlong sentence: its own embedding counts twice
                 matrix[i] = 2 * own
-        faiss_index = make_faiss_index(matrix, index_type)
-        return MultilingualIndex(
-            encoder.name, dimension, matrix, sentence_matrix, faiss_index, getattr(encoder, "weights_sha256", None)
-        )
+        return sentence_matrix, matrix
 
 
 def _rows(matrix: np.ndarray | None, rows: Sequence[int | None]) -> list[np.ndarray | None]:

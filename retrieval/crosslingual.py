@@ -35,7 +35,7 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from core.config import DEFAULT_MULTILINGUAL_MODEL, Config, RetrievalConfig
 from core.lang import LanguageIdentifier
 from core.text import has_unspaced
 from retrieval.abstain import Evidence
-from retrieval.load import LoadedIndex
+from retrieval.index_store import MULTILINGUAL, Adjust, IndexStore
 from retrieval.retriever import Answer, Hit, Retriever, SentenceWeights, answer_type
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class Crosslingual:
 
     def __init__(
         self,
-        index: LoadedIndex,
+        index: IndexStore,
         encoder,
         settings: RetrievalConfig,
         *,
@@ -139,19 +139,12 @@ class Crosslingual:
         self.corpus_languages = frozenset(index.languages.values())
         self.english_corpus = self.corpus_languages <= {"en"}
         mode = mode or settings.mode
-        ml = index.multilingual
         # Centred: a question's cosine to a sentence minus its cosine to the average sentence
         # of the document's language (reference_centroids).  The confidence then compares
         # like with like across languages: a Chinese question is closer to every Chinese
-        # sentence than a German one to English sentences.
-        sentences_of, passages_of = _document_rows(index)
-        view = dataclasses.replace(
-            index,
-            faiss_index=ml.faiss_index,
-            vectors=_centred(ml.vectors, passages_of, "passages", ml.model),
-            sentence_vectors=_centred(ml.sentence_vectors, sentences_of, "sentences", ml.model),
-            multilingual=None,
-        )
+        # sentence than a German one to English sentences.  The store hands out the
+        # multilingual vectors (either store: ``IndexStore.vector_set``), centred.
+        view = index.vector_set(MULTILINGUAL, centring(index.multilingual.model))
         # The English model's hard cosine floor means nothing on this model's scale: the
         # calibrated confidence alone decides.
         ml_settings = dataclasses.replace(settings, min_score=-2.0, min_confidence=settings.multilingual_min_confidence)
@@ -207,31 +200,24 @@ def reference_centroids() -> dict[str, np.ndarray]:
         return {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
 
 
-def _document_rows(index: LoadedIndex) -> tuple[list[str], list[str]]:
-    """Each sentence's and each passage's document language, by row."""
-    languages = index.languages
-    sentences = [""] * int(index.manifest["counts"]["sentences"])
-    passages = [""] * int(index.manifest["counts"]["passages"])
-    for doc, lang in languages.items():
-        for sid, _ in index.store.doc_sentences(doc):
-            sentences[sid] = lang
-        for pid, _ in index.store.doc_passages(doc):
-            passages[pid] = lang
-    return sentences, passages
-
-
-def _centred(vectors: np.ndarray, languages: list[str], kind: str, model: str) -> np.ndarray:
-    out = np.array(vectors, dtype=np.float32, copy=True)
-    if model != DEFAULT_MULTILINGUAL_MODEL:  # the centroids are this model's (tests use fakes)
-        return out
+def centring(model: str) -> Adjust | None:
+    """``IndexStore`` vectors -> centred vectors (``Adjust``), or None for another model than the
+    one the reference centroids are of (tests use fakes)."""
+    if model != DEFAULT_MULTILINGUAL_MODEL:
+        return None
     centroids = reference_centroids()
-    for lang in set(languages):
-        rows = [i for i, x in enumerate(languages) if x == lang]
-        out[rows] -= centroids.get(f"{lang}_{kind}", centroids[f"any_{kind}"])
-    return out
+
+    def centre(vectors: np.ndarray, languages: Sequence[str], kind: str) -> np.ndarray:
+        out = np.array(vectors, dtype=np.float32, copy=True)
+        for lang in set(languages):
+            rows = [i for i, x in enumerate(languages) if x == lang]
+            out[rows] -= centroids.get(f"{lang}_{kind}", centroids[f"any_{kind}"])
+        return out
+
+    return centre
 
 
-def open_crosslingual(index: LoadedIndex, config: Config, encoder: Any = FROM_CONFIG) -> Crosslingual | None:
+def open_crosslingual(index: IndexStore, config: Config, encoder: Any = FROM_CONFIG) -> Crosslingual | None:
     """The multilingual path for ``index``, or None when the index or the settings have none.
 
     ``encoder``: the multilingual encoder, loaded from ``[index] multilingual_model`` by default.
@@ -239,7 +225,7 @@ def open_crosslingual(index: LoadedIndex, config: Config, encoder: Any = FROM_CO
     if encoder is None:
         return None
     name = config.index.multilingual_model if encoder == FROM_CONFIG else encoder.name
-    built = getattr(index, "multilingual", None)  # the FAISS store's; a Milvus index has none
+    built = getattr(index, "multilingual", None)
     if not name:
         return None
     if built is None:

@@ -76,6 +76,8 @@ class FollowUpSettings:
     lean_terms: int = 5
     bare_terms: int = 1
     gate_confidence: float = 0.3
+    # ... and only if the documents hold at least this idf-weighted share of its own terms.
+    known_share: float = 0.5
     # Retrieval: weight of the previous query vector mixed into the question's, and of the
     # rank prior on the cited paragraph's passages (1.0 counts like one more ranking).
     vector: float = 0.5
@@ -275,7 +277,10 @@ def answer_in_context(
     read = reading(question, q_terms, settings)
     if read != FOLLOW:
         alone = retriever._answer_with(question, q_vector, q_terms, top_k)
-        if read == ALONE or alone.confidence >= settings.gate_confidence:
+        # A question whose own words the documents mostly lack is about something else, not a
+        # follow-up whose topic the previous turn supplies.
+        off_topic = q_terms and retriever.lexical.known_share(q_terms) < settings.known_share
+        if read == ALONE or alone.confidence >= settings.gate_confidence or off_topic:
             return replace(alone, turn=make_turn(question, q_terms, q_vector, alone))
     terms = context_terms(q_terms, context)
     inherited = terms[len(q_terms):]
@@ -297,4 +302,9 @@ def answer_in_context(
         weights=InheritedWeights(lexical, inherited, weight),
         evidence_weights=InheritedWeights(lexical, inherited, evidence_weight),
     )
+    if read == GATED and not answer.answered:
+        # It leaned on the previous turn only weakly and finds nothing either way: answer it
+        # as asked, so an off-topic question ("What does the manual say about ...?") is not
+        # presented as a follow-up to an unrelated one.
+        return replace(alone, turn=make_turn(question, q_terms, q_vector, alone))
     return replace(answer, context=context, turn=make_turn(question, q_terms, vector, answer, context))

@@ -5,36 +5,54 @@ Usage::
     index = open_index(config, embedder.name)       # [index] store picks the implementation
     ranked, bm25 = index.rank(q_vector, q_terms, 20, "hybrid")   # [(passage id, score)], best first
     passages = index.passages([i for i, _ in ranked])
+    ml = index.vector_set(MULTILINGUAL, adjust)     # the same index, searched by the multilingual vectors
 
 Two implementations: ``retrieval.load.LoadedIndex`` (a version folder: FAISS, bm25s,
 SQLite, in this process) and ``retrieval.milvus_index.MilvusIndex`` (a Milvus
 collection, searched by its own hybrid search).  Ranking and storage live behind
 this interface; sentence scoring, abstention and citations (``retrieval.retriever``)
 are the same code for both.
+
+An index holds one or two vector sets over the same passages and sentences: ``ENGLISH``
+(the ``[index] model``) and, when the build had a multilingual encoder, ``MULTILINGUAL``
+(``index.multilingual``).  ``vector_set`` gives the same store with the other set as its
+dense side (ranking and the vectors it hands out); BM25, text and citations are shared.
+The multilingual path (``retrieval.crosslingual``) answers through that view, the same
+code over either store.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
 from core.config import Config
 from index.chunk import Passage, Sentence
 from index.lexical import TermWeights
+from index.multilingual import ENGLISH, MULTILINGUAL  # noqa: F401 (the vector set names, re-exported)
 from index.store import DocumentRecord
+
+# Applied to a vector set's vectors as a view hands them out: (vectors, the language of
+# each row's document, "passages" or "sentences") -> vectors.  The multilingual path
+# centres them by language (``retrieval.crosslingual``).
+Adjust = Callable[[np.ndarray, Sequence[str], str], np.ndarray]
 
 
 class IndexStore(Protocol):
     """One opened index version.  Safe for concurrent reads."""
 
     # "counts" (documents, passages, sentences), "model", "dimension" and "documents":
-    # {doc: {"title", "sha256", "passages", optional "pages", optional "source"}} ("source": the
-    # URL of the original, for documents that came from a link or a channel post).
+    # {doc: {"title", "sha256", "passages", optional "pages", optional "source", optional "language"}}
+    # ("source": the URL of the original, for documents that came from a link or a channel post;
+    # "language": as the build identified it, missing in indexes built before it did).
     manifest: dict[str, Any]
     # Term statistics of the passages, for the sentence score's word coverage.
     lexical: TermWeights
+    # The multilingual vector set as built (``.model``, ``.dimension``), or None: the build had none
+    # (and None in a view from ``vector_set``).
+    multilingual: Any
 
     @property
     def version(self) -> str:
@@ -46,6 +64,11 @@ class IndexStore(Protocol):
 
     @property
     def pages(self) -> dict[str, tuple[int, ...]]: ...
+
+    @property
+    def languages(self) -> dict[str, str]:
+        """Each document's language ("en", "ru", ...) as the build identified it ("en" when it did not)."""
+        ...
 
     def rank(self, q_vector: np.ndarray, q_terms: list[str], n: int, mode: str) -> tuple[list[tuple[int, float]], dict[int, float]]:
         """Up to ``n`` passages by ``mode`` ("hybrid": BM25 and cosine fused by reciprocal rank,
@@ -74,6 +97,16 @@ class IndexStore(Protocol):
 
     def vectors_for_sentences(self, ids: Sequence[int]) -> np.ndarray:
         """The sentences' vectors (computed at build time), one row per id."""
+        ...
+
+    def vector_set(self, name: str, adjust: Adjust | None = None) -> "IndexStore":
+        """This index with the vector set ``name`` (``MULTILINGUAL``) as its dense side: ``rank``
+        searches it, ``vectors_for_*`` return its vectors passed through ``adjust``.  Shares
+        this index's connection or files: close this one, not the view.
+
+        Raises:
+            ValueError: the index has no such set.
+        """
         ...
 
     def document(self, doc: str) -> DocumentRecord | None: ...

@@ -9,6 +9,7 @@ fixes it (``python -m index build``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from core.errors import IndexCorruptError
 from index.chunk import Passage, Sentence
 from index.faiss_build import read_faiss_index
 from index.lexical import LexicalIndex
-from index.multilingual import MultilingualIndex, read_multilingual
+from index.multilingual import MULTILINGUAL, MultilingualIndex, read_multilingual
 from index.store import (
     BM25_DIR, BUILD_HINT, FAISS_INDEX, STORE, DocumentRecord, PassageStore, check_model, current_dir, read_manifest, read_vectors,
 )
@@ -99,6 +100,29 @@ class LoadedIndex:
 
     def document(self, doc: str) -> DocumentRecord | None:
         return self.store.document(doc)
+
+    def vector_set(self, name: str, adjust=None) -> "LoadedIndex":
+        """``IndexStore.vector_set``: the multilingual FAISS index and matrices in place of the
+        English ones (``adjust`` applied once, here, to whole matrices)."""
+        ml = self.multilingual
+        if name != MULTILINGUAL or ml is None:
+            raise ValueError(f"the index has no {name!r} vectors")
+        vectors, sentence_vectors = ml.vectors, ml.sentence_vectors
+        if adjust is not None:
+            sentences_of, passages_of = self._row_languages()
+            vectors, sentence_vectors = adjust(vectors, passages_of, "passages"), adjust(sentence_vectors, sentences_of, "sentences")
+        return dataclasses.replace(self, faiss_index=ml.faiss_index, vectors=vectors, sentence_vectors=sentence_vectors, multilingual=None)
+
+    def _row_languages(self) -> tuple[list[str], list[str]]:
+        """Each sentence's and each passage's document language, by row."""
+        sentences = [""] * int(self.manifest["counts"]["sentences"])
+        passages = [""] * int(self.manifest["counts"]["passages"])
+        for doc, lang in self.languages.items():
+            for sid, _ in self.store.doc_sentences(doc):
+                sentences[sid] = lang
+            for pid, _ in self.store.doc_passages(doc):
+                passages[pid] = lang
+        return sentences, passages
 
     def close(self) -> None:
         self.store.close()

@@ -13,6 +13,13 @@ query (whole paragraphs, so the extracts around them need no further round trip)
 both are memoised for the next questions.  Term statistics for word coverage are
 fetched for a question's terms in one query and memoised too.
 
+An index built with the multilingual encoder holds its vectors in a second field,
+``ml_vector``; ``vector_set(MULTILINGUAL, adjust)`` is a view of the same version
+(same connection, same term statistics) whose ranking and vectors use that field, each
+vector passed through ``adjust`` by its document's language as it arrives.  The
+multilingual path (``retrieval.crosslingual``) answers through it as through the FAISS
+store's.
+
 The version is pinned when opened: queries name the version's collections, not the
 alias, so a build that moves the alias never changes an index under a retriever in
 use.  Reopen (``/reindex`` does) to follow the alias.  Milvus errors become
@@ -38,6 +45,7 @@ from index.milvus import (
     PASSAGE_FIELDS,
     SENTENCE_FIELDS,
     TERM_BYTES,
+    VECTOR_FIELDS,
     Names,
     check_manifest,
     connect,
@@ -52,6 +60,7 @@ from index.milvus import (
     read_manifest,
     unavailable,
 )
+from index.multilingual import ENGLISH, MULTILINGUAL, VectorSetInfo
 from index.store import DocumentRecord
 from retrieval.fusion import RRF_K
 
@@ -129,18 +138,30 @@ def _translated(method: Callable[..., T]) -> Callable[..., T]:
 
 
 class MilvusIndex:
-    """One Milvus index version, opened.  Thread-safe: memo tables may compute a value twice, never a wrong one."""
+    """One Milvus index version, opened.  Thread-safe: memo tables may compute a value twice, never a wrong one.
 
-    def __init__(self, client, names: Names, manifest: dict[str, Any], settings: MilvusConfig):
+    ``vectors``: the vector set this object ranks by and hands out (``ENGLISH``, or in a view
+    from ``vector_set`` ``MULTILINGUAL``), each passed through ``adjust`` when given.
+    """
+
+    def __init__(
+        self, client, names: Names, manifest: dict[str, Any], settings: MilvusConfig,
+        vectors: str = ENGLISH, adjust=None, lexical: "MilvusTerms | None" = None,
+    ):
         self.client = client
         self.names = names
         self.manifest = manifest
         self.settings = settings
+        self._field = VECTOR_FIELDS[vectors]
+        self._adjust = adjust
+        self._owns_client = lexical is None  # a view shares its parent's connection and term statistics
         self._search_params = dense_search_params(manifest.get("index_type", "flat"))
         self._passages: dict[int, tuple[Passage, np.ndarray]] = {}
         self._paragraphs: dict[tuple[str, int], list[tuple[int, Sentence]]] = {}
         self._sentence_vectors: dict[int, np.ndarray] = {}
-        self.lexical = MilvusTerms(self, int(manifest["counts"]["passages"]))
+        self.lexical = lexical or MilvusTerms(self, int(manifest["counts"]["passages"]))
+        entry = manifest.get(MULTILINGUAL) if vectors == ENGLISH else None
+        self.multilingual = VectorSetInfo(str(entry["model"]), int(entry["dimension"]), entry.get("model_sha256")) if entry else None
 
     @property
     def version(self) -> str:
@@ -155,6 +176,26 @@ class MilvusIndex:
     def pages(self) -> dict[str, tuple[int, ...]]:
         return {doc: tuple(meta["pages"]) for doc, meta in self.manifest["documents"].items() if meta.get("pages")}
 
+    @property
+    def languages(self) -> dict[str, str]:
+        """Each document's language as the build identified it ("en" for versions built before it did)."""
+        return {doc: meta.get("language", "en") for doc, meta in self.manifest["documents"].items()}
+
+    def vector_set(self, name: str, adjust=None) -> "MilvusIndex":
+        """``IndexStore.vector_set``: a view of this version ranking by and handing out ``ml_vector``."""
+        if name != MULTILINGUAL or self.multilingual is None:
+            raise ValueError(f"the index has no {name!r} vectors")
+        return MilvusIndex(self.client, self.names, self.manifest, self.settings, name, adjust, self.lexical)
+
+    def _vectors(self, rows: Sequence[dict], kind: str) -> np.ndarray:
+        """The vectors of queried ``rows`` ("passages" or "sentences"), adjusted by their documents' languages."""
+        matrix = np.array([row[self._field] for row in rows], dtype=np.float32).reshape(len(rows), -1)
+        if self._adjust is None or not rows:
+            return matrix
+        documents = self.manifest["documents"]
+        languages = [documents.get(row["doc"], {}).get("language", "en") for row in rows]
+        return self._adjust(matrix, languages, kind)
+
     # ------------------------------------------------------------ ranking
 
     @_translated
@@ -162,41 +203,43 @@ class MilvusIndex:
         from pymilvus import AnnSearchRequest, RRFRanker
 
         self.lexical.prefetch(q_terms)  # one query now, so the sentence scores ask for nothing
-        fields = PASSAGE_FIELDS + ["vector"]
+        fields = PASSAGE_FIELDS + [self._field]
         vector = [np.asarray(q_vector, dtype=np.float32).tolist()]
         text = lexical_text(q_terms)
-        dense = AnnSearchRequest(data=vector, anns_field="vector", param=self._search_params, limit=n)
+        dense = AnnSearchRequest(data=vector, anns_field=self._field, param=self._search_params, limit=n)
         lexical = AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"}, limit=n)
         if mode == "hybrid":
             requests = [dense, lexical] if text else [dense]  # no question words: the dense ranking alone
             results = self.client.hybrid_search(self.names.passages, requests, ranker=RRFRanker(RRF_K), limit=n, output_fields=fields)
         elif mode == "dense":
-            results = self.client.search(self.names.passages, data=vector, anns_field="vector", search_params=self._search_params, limit=n, output_fields=fields)
+            results = self.client.search(self.names.passages, data=vector, anns_field=self._field, search_params=self._search_params, limit=n, output_fields=fields)
         else:
             if not text:
                 return [], {}
             results = self.client.search(self.names.passages, data=[text], anns_field="sparse", search_params={"metric_type": "BM25"}, limit=n, output_fields=fields)
         ranked = []
-        for hit in results[0]:
+        hits = list(results[0])
+        for hit, row_vector in zip(hits, self._vectors([hit["entity"] for hit in hits], "passages")):
             entity = hit["entity"]
             pid = int(hit["id"])
-            self._remember_passage(pid, entity)
+            self._remember_passage(pid, entity, row_vector)
             # milvus-lite reports BM25 as a negative distance, Milvus as a positive score.
             score = abs(float(hit["distance"])) if mode == "bm25" else float(hit["distance"])
             ranked.append((pid, score))
         return ranked, (dict(ranked) if mode == "bm25" else {})
 
-    def _remember_passage(self, pid: int, row: dict) -> tuple[Passage, np.ndarray]:
+    def _remember_passage(self, pid: int, row: dict, vector: np.ndarray) -> tuple[Passage, np.ndarray]:
         passage = Passage(row["doc"], int(row["paragraph"]), int(row["paragraph_end"]), int(row["start"]), int(row["end"]), row["text"])
-        return _store(self._passages, pid, (passage, np.asarray(row["vector"], dtype=np.float32)))
+        return _store(self._passages, pid, (passage, vector))
 
     @_translated
     def _fetch_passages(self, ids: Sequence[int]) -> dict[int, tuple[Passage, np.ndarray]]:
         found = {i: self._passages[i] for i in ids if i in self._passages}
         missing = [i for i in ids if i not in found]
         if missing:
-            for row in self.client.get(self.names.passages, ids=missing, output_fields=PASSAGE_FIELDS + ["vector"]):
-                found[int(row["id"])] = self._remember_passage(int(row["id"]), row)
+            rows = self.client.get(self.names.passages, ids=missing, output_fields=PASSAGE_FIELDS + [self._field])
+            for row, vector in zip(rows, self._vectors(rows, "passages")):
+                found[int(row["id"])] = self._remember_passage(int(row["id"]), row, vector)
         lost = [i for i in ids if i not in found]
         if lost:
             raise IndexCorruptError(f"Milvus collection {self.names.passages} lacks passage {lost[0]}; rebuild with: {BUILD_HINT}")
@@ -212,8 +255,8 @@ class MilvusIndex:
 
     @_translated
     def doc_passages(self, doc: str) -> list[tuple[int, Passage]]:
-        rows = query_all(self.client, self.names.passages, f"doc == {quote(doc)}", PASSAGE_FIELDS + ["vector"])
-        pairs = [(int(row["id"]), self._remember_passage(int(row["id"]), row)[0]) for row in rows]
+        rows = query_all(self.client, self.names.passages, f"doc == {quote(doc)}", PASSAGE_FIELDS + [self._field])
+        pairs = [(int(row["id"]), self._remember_passage(int(row["id"]), row, vector)[0]) for row, vector in zip(rows, self._vectors(rows, "passages"))]
         return sorted(pairs, key=lambda pair: pair[1].start)
 
     # ------------------------------------------------------------ sentences
@@ -240,31 +283,34 @@ class MilvusIndex:
             by_doc.setdefault(doc, []).append(number)
         where = " or ".join(f"(doc == {quote(doc)} and paragraph in {numbers})" for doc, numbers in by_doc.items())
         found: dict[tuple[str, int], list[tuple[int, Sentence]]] = {key: [] for key in missing}
-        for row in query_all(self.client, self.names.sentences, where, SENTENCE_FIELDS + ["vector"]):
+        rows = query_all(self.client, self.names.sentences, where, SENTENCE_FIELDS + [self._field])
+        for row, vector in zip(rows, self._vectors(rows, "sentences")):
             sid = int(row["id"])
             sentence = Sentence(row["doc"], int(row["paragraph"]), int(row["start"]), int(row["end"]), row["text"])
             found.setdefault((sentence.doc, sentence.paragraph), []).append((sid, sentence))
-            _store(self._sentence_vectors, sid, np.asarray(row["vector"], dtype=np.float32))
+            _store(self._sentence_vectors, sid, vector)
         for key, rows in found.items():
             known[key] = _store(self._paragraphs, key, sorted(rows, key=lambda pair: pair[1].start))
         return known
 
     @_translated
     def doc_sentences(self, doc: str) -> list[tuple[int, Sentence]]:
-        rows = []
-        for row in query_all(self.client, self.names.sentences, f"doc == {quote(doc)}", SENTENCE_FIELDS + ["vector"]):
+        out = []
+        rows = query_all(self.client, self.names.sentences, f"doc == {quote(doc)}", SENTENCE_FIELDS + [self._field])
+        for row, vector in zip(rows, self._vectors(rows, "sentences")):
             sid = int(row["id"])
-            rows.append((sid, Sentence(row["doc"], int(row["paragraph"]), int(row["start"]), int(row["end"]), row["text"])))
-            _store(self._sentence_vectors, sid, np.asarray(row["vector"], dtype=np.float32))
-        return sorted(rows, key=lambda pair: pair[1].start)
+            out.append((sid, Sentence(row["doc"], int(row["paragraph"]), int(row["start"]), int(row["end"]), row["text"])))
+            _store(self._sentence_vectors, sid, vector)
+        return sorted(out, key=lambda pair: pair[1].start)
 
     @_translated
     def vectors_for_sentences(self, ids: Sequence[int]) -> np.ndarray:
         found = {i: self._sentence_vectors[i] for i in ids if i in self._sentence_vectors}
         missing = [i for i in ids if i not in found]
         for group in (missing[i : i + 1000] for i in range(0, len(missing), 1000)):
-            for row in self.client.get(self.names.sentences, ids=group, output_fields=["vector"]):
-                found[int(row["id"])] = _store(self._sentence_vectors, int(row["id"]), np.asarray(row["vector"], dtype=np.float32))
+            rows = self.client.get(self.names.sentences, ids=group, output_fields=["doc", self._field])
+            for row, vector in zip(rows, self._vectors(rows, "sentences")):
+                found[int(row["id"])] = _store(self._sentence_vectors, int(row["id"]), vector)
         lost = [i for i in ids if i not in found]
         if lost:
             raise IndexCorruptError(f"Milvus collection {self.names.sentences} lacks sentence {lost[0]}; rebuild with: {BUILD_HINT}")
@@ -282,7 +328,8 @@ class MilvusIndex:
         return DocumentRecord(doc, meta["title"], meta["sha256"], text)
 
     def close(self) -> None:
-        self.client.close()
+        if self._owns_client:
+            self.client.close()
 
 
 class MilvusTerms(TermWeights):

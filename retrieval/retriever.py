@@ -33,7 +33,7 @@ from core.embedder import Embedder
 from core.text import words
 from index.chunk import Passage, Sentence, split_paragraphs
 from retrieval.abstain import Evidence, answer_confidence
-from retrieval.answer_type import DATE, PLACE, answer_cue, answer_type, has_answer_type  # noqa: F401 (re-exported)
+from retrieval.answer_type import DATE, PLACE, VAGUE, answer_cue, answer_type, has_answer_type  # noqa: F401 (re-exported)
 from retrieval.confidence import CONFIDENT, DECLINED, confidence_label, confidence_level
 from retrieval.evidence import margin, missing_share, question_entities, rank_among, reciprocal_rank, unknown_share
 from retrieval.followup import FollowUpSettings, Prior, Turn, answer_in_context, make_turn
@@ -286,12 +286,14 @@ class Retriever:
             return Answer(question, answered=False)
         candidates = [s for s in scored if s.rank < SENTENCE_POOL]
         # The one-signal baselines (bm25, dense modes) choose by their signal alone.
-        best = choose_sentence(candidates, self.answer_kind(question) if self.weights.cue else None)
-        extracts = self._extracts(best, scored, top_k)
+        kind = self.answer_kind(question) if self.weights.cue else None
+        best = choose_sentence(candidates, kind)
+        shown = dated_in_paragraph(best, candidates, kind)  # "on May 10" for the "last week" it chose
+        extracts = self._extracts(shown, scored, top_k)
         evidence = self.evidence(question, best, candidates, hits, q_terms, evidence_weights)
         confidence = self.confidence(evidence)
         answered = confidence >= self.settings.min_confidence and evidence.passage_cosine >= self.settings.min_score
-        sentence = self._sentence_extract(best)
+        sentence = self._sentence_extract(shown)
         level = confidence_level(confidence, answered=answered, high=self.settings.high_confidence)
         return Answer(question, answered, sentence if answered else None, extracts, confidence, sentence, level=level)
 
@@ -536,6 +538,24 @@ def choose_sentence(candidates: list[ScoredSentence], kind: str | None) -> Score
         if better:
             best = max(better, key=lambda s: s.score)
     return best
+
+
+def dated_in_paragraph(chosen: ScoredSentence, candidates: list[ScoredSentence], kind: str | None) -> ScoredSentence:
+    """The sentence to show for ``chosen``: for a "when" question it answers with a relative date
+    ("last week"), the best sentence of its paragraph that gives an explicit date and shares a
+    question term, whatever its score; otherwise ``chosen`` itself.
+
+    News dates an event relatively in one sentence and by the calendar in the next ("... held a
+    dialogue in Washington last week ..." then "... co-chaired the Dialogue on May 10 ..."), and
+    the paragraph is about the one event.  Whether to answer is still decided on ``chosen``.
+    Limited to relative dates: handing over from a sentence with no date at all (or for other
+    kinds) lowered S@1 on the fit sets (docs/quality.md).
+    """
+    if kind != DATE or chosen.cue != VAGUE:
+        return chosen
+    at = (chosen.sentence.doc, chosen.sentence.paragraph)
+    dated = [s for s in candidates if (s.sentence.doc, s.sentence.paragraph) == at and s.cue == 1.0 and s.coverage > 0.0]
+    return max(dated, key=lambda s: s.score) if dated else chosen
 
 
 # Words that point back to the previous sentence ("In this way, they might be ...").

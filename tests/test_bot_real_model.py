@@ -47,7 +47,9 @@ def env(**extra: str) -> dict:
     return dict(environ, PYTHONPATH=str(REPO), **extra)
 
 
-def test_python_m_bot_answers_with_the_real_model_and_keeps_the_token_out_of_logs(root):
+def ask_python_m_bot(root: Path, question: str, language_code: str | None = None) -> tuple[FakeBotApi, str, str, int]:
+    """Run ``python -m bot`` against a fake Bot API, send ``question`` in a private chat:
+    (the fake server, the reply's text, the bot's stderr, its exit code after Ctrl-C)."""
     with FakeBotApi() as api:
         config = point_at(root, api)
         process = subprocess.Popen(
@@ -56,37 +58,31 @@ def test_python_m_bot_answers_with_the_real_model_and_keeps_the_token_out_of_log
         )
         try:
             api.wait_for(lambda: api.calls_to("setMyCommands"), timeout=180)  # model and index loaded
-            api.inject(api.private_text(USER, CO_CHAIR))
+            api.inject(api.private_text(USER, question, language_code=language_code))
             [reply] = api.wait_for(lambda: api.sent(USER), timeout=60)
         finally:
             process.send_signal(signal.SIGINT)
             _, stderr = process.communicate(timeout=60)
-    text = reply.params["text"]
+    return api, reply.params["text"], stderr, process.returncode
+
+
+def test_python_m_bot_answers_with_the_real_model_and_keeps_the_token_out_of_logs(root):
+    api, text, stderr, returncode = ask_python_m_bot(root, CO_CHAIR)
     parse_telegram_html(text)
     answer_line = text.split("\n")[0]
     assert answer_line.startswith("<b>Answer:</b> ")
     assert "Syed Haider Shah" in answer_line and "Elizabeth Richard" in answer_line
     assert "<b>[1]</b> ISLAMABAD: Pakistan and the United States" in text
-    assert process.returncode == 0, stderr
+    assert returncode == 0, stderr
     assert "ready: 1 document(s)" in stderr  # it did log
     assert api.token not in stderr and api.token.split(":")[1] not in stderr
 
 
-def test_a_russian_question_in_a_private_chat_gets_the_english_sentence_quoted(root):
-    with FakeBotApi() as api:
-        config = point_at(root, api)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--config", str(config)],
-            cwd=REPO, env=env(TELEGRAM_BOT_TOKEN=api.token), stderr=subprocess.PIPE, text=True,
-        )
-        try:
-            api.wait_for(lambda: api.calls_to("setMyCommands"), timeout=180)
-            api.inject(api.private_text(USER, "Кто был сопредседателем пакистано-американского диалога по борьбе с терроризмом?"))
-            [reply] = api.wait_for(lambda: api.sent(USER), timeout=60)
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.communicate(timeout=60)
-    answer_line = reply.params["text"].split("\n")[0]
+def test_a_russian_question_in_a_private_chat_gets_the_english_sentence_quoted_in_russian_texts(root):
+    question = "Кто был сопредседателем пакистано-американского диалога по борьбе с терроризмом?"
+    _, text, _, _ = ask_python_m_bot(root, question, language_code="ru")
+    answer_line = text.split("\n")[0]
+    assert answer_line.startswith("<b>Ответ:</b> ")  # the bot's own words in the reader's language
     assert "Elizabeth Richard" in answer_line  # quoted verbatim from the English article
 
 

@@ -163,3 +163,16 @@ def test_calibration_collections_label_a_question_answerable_only_where_its_docu
         assert any(answerable for _, answerable in c.questions) and any(not a for _, a in c.questions)
         for question, answerable in c.questions:
             assert answerable == (question.doc in indexed)
+
+
+def test_reader_phrased_questions_on_xquad_articles_are_about_other_articles_than_the_probes():
+    from eval.collections import dev_collections
+
+    collections = {c.name: c for c in dev_collections(REPO / "eval")}
+    fit = collections["paraphrase-xquad"]
+    assert not collections["probes-xquad"].fit
+    fit_docs = {q.doc for q, _ in fit.questions}
+    assert fit_docs and not fit_docs & {q.doc for q, _ in collections["probes-xquad"].questions}
+    assert any(a for _, a in fit.questions) and any(not a for _, a in fit.questions)
+    for question, answerable in fit.questions:
+        assert answerable == bool(question.answers)

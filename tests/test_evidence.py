@@ -12,7 +12,7 @@ from retrieval.abstain import Evidence, answer_confidence
 from retrieval.answer_type import answer_cue, answer_type
 from retrieval.confidence import CONFIDENT, DECLINED, TENTATIVE, confidence_label, confidence_level
 from retrieval.evidence import margin, missing_share, question_entities, reciprocal_rank, unknown_share
-from retrieval.retriever import Answer, Extract, Retriever, ScoredSentence, choose_sentence
+from retrieval.retriever import Answer, Extract, Retriever, ScoredSentence, choose_sentence, dated_in_paragraph
 from tests.fakes import FakeEmbedder
 
 NEWS = (
@@ -134,8 +134,8 @@ def test_an_explicit_date_is_a_stronger_cue_than_a_relative_one():
     assert answer_cue("The next round is planned soon.", "place", {"where"}) == 0.0
 
 
-def _scored(i: int, text: str, score: float, cue: float) -> ScoredSentence:
-    return ScoredSentence(i, Sentence("d.txt", 1, 0, len(text), text), 0, 0.5, 0.5, 1.0, cue, 0.0, 0.0, score)
+def _scored(i: int, text: str, score: float, cue: float, paragraph: int = 1, coverage: float = 0.5) -> ScoredSentence:
+    return ScoredSentence(i, Sentence("d.txt", paragraph, 0, len(text), text), 0, 0.5, coverage, 1.0, cue, 0.0, 0.0, score)
 
 
 def test_a_close_sentence_with_an_explicit_date_wins_over_a_relative_date_for_when():
@@ -145,6 +145,33 @@ def test_a_close_sentence_with_an_explicit_date_wins_over_a_relative_date_for_wh
     assert choose_sentence([relative, explicit, far], "date") is explicit
     assert choose_sentence([relative, far], "date") is relative  # too far below to take over
     assert choose_sentence([relative, explicit], None) is relative  # no kind asked: the score decides
+
+
+def test_a_relative_date_hands_over_to_an_explicit_date_in_its_paragraph_however_far_below():
+    relative = _scored(1, "The boards held talks in Geneva last week.", 1.9, 0.5)
+    dated = _scored(2, "Ingrid Dahl chaired the talks on May 10.", 1.0, 1.0)
+    assert dated_in_paragraph(relative, [relative, dated], "date") is dated
+
+
+def test_a_relative_date_keeps_the_answer_when_the_dated_sentence_is_elsewhere_or_off_topic():
+    relative = _scored(1, "The boards held talks in Geneva last week.", 1.9, 0.5)
+    other_paragraph = _scored(2, "The treaty was signed in May 1990.", 1.0, 1.0, paragraph=2)
+    no_shared_term = _scored(3, "Prices rose in March.", 1.0, 1.0, coverage=0.0)
+    assert dated_in_paragraph(relative, [relative, other_paragraph, no_shared_term], "date") is relative
+    assert dated_in_paragraph(relative, [relative, _scored(4, "On May 10.", 1.0, 1.0)], None) is relative  # not a "when" question
+
+
+def test_a_sentence_without_any_date_does_not_hand_over_to_a_dated_neighbour():
+    undated = _scored(1, "The boards held talks in Geneva.", 1.9, 0.0)
+    dated = _scored(2, "Ingrid Dahl chaired the talks on May 10.", 1.0, 1.0)
+    assert dated_in_paragraph(undated, [undated, dated], "date") is undated
+
+
+def test_when_question_worded_like_the_last_week_sentence_is_answered_with_the_date_of_its_paragraph(retriever):
+    # "harbour", "boards", "Geneva" are only in the "last week" sentence; "May 10" is in the next one.
+    answer = retriever.answer("When did the harbour boards hold the Geneva talks?")
+    assert answer.candidate is not None and "May 10" in answer.candidate.text
+    assert "May 10" in answer.extracts[0].text
 
 
 def test_when_question_on_news_is_answered_with_the_explicit_date(retriever):

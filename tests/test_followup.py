@@ -180,8 +180,8 @@ def test_a_question_is_searched_once_unless_its_reading_depends_on_what_it_finds
     new_topic = retriever.answer("How many pear trees did the orchard cooperative plant on the hill above the village?", context=first.turn)
     assert new_topic.context is None and counting.searches == 1
 
-    # "the ferry": read as a follow-up only if, answered alone, it finds little.
-    question = "Where did the ferry stop?"
+    # "the talks": read as a follow-up only if, answered alone, it finds little.
+    question = "Where were the talks held?"
     retriever.follow_up = replace(retriever.follow_up, gate_confidence=0.0)  # it never finds too little
     counting.searches = 0
     assert retriever.answer(question, context=first.turn).context is None and counting.searches == 1
@@ -205,3 +205,13 @@ def test_new_topic_is_answered_exactly_as_alone(retriever):
     assert after.context is None
     assert (after.answered, after.candidate, after.extracts, after.confidence) == (alone.answered, alone.candidate, alone.extracts, alone.confidence)
     assert "four hundred pear trees" in after.answer
+
+
+def test_an_off_topic_question_that_finds_nothing_either_way_is_not_called_a_follow_up(retriever):
+    first = retriever.answer("Who co-chaired the harbour talks?")
+    question = "What does the manual say about quantum chromodynamics lattices?"  # "the manual": a gated reading
+    alone = retriever.answer(question)
+    after = retriever.answer(question, context=first.turn)
+    assert not alone.answered
+    assert after.context is None  # no "Taking this as a follow-up to: ..." line
+    assert (after.answered, after.extracts) == (alone.answered, alone.extracts)
