@@ -425,7 +425,7 @@ def test_channel_post_is_answered_with_its_link_edited_and_forgotten(api, bot, s
 
     api.inject(api.edited_channel_post(post, POST.replace("seven fifteen", "half past seven")))
     api.wait_for(lambda: "half past seven" in (setup.seeds.dir / post_name(41)).read_text(encoding="utf-8"))
-    deadline = time.monotonic() + 90  # a rebuild on a loaded machine can take long; this waits, it does not time
+    deadline = time.monotonic() + 90  # a wait for a rebuild on a loaded machine, not a timing check
     while "half past seven" not in ask_private(api, "When will the harbour ferry to Skerry Island leave?", user=USER)[0].params["text"]:
         assert time.monotonic() < deadline, "the edit never reached the index"
         time.sleep(0.1)
@@ -466,7 +466,7 @@ def test_a_post_edited_five_times_in_a_second_ends_as_its_last_version(api, bot,
         api.inject(api.edited_channel_post(post, POST.replace("seven fifteen", f"edit number {n}")))
     wait_indexed(bot, post_name(7))
     api.wait_for(lambda: "edit number 5" in (setup.seeds.dir / post_name(7)).read_text(encoding="utf-8"))
-    deadline = time.monotonic() + 90  # a rebuild on a loaded machine can take long; this waits, it does not time
+    deadline = time.monotonic() + 90  # a wait for a rebuild on a loaded machine, not a timing check
     while "edit number 5" not in ask_private(api, "When will the harbour ferry to Skerry Island leave?", user=USER)[0].params["text"]:
         assert time.monotonic() < deadline
         time.sleep(0.1)
