@@ -44,21 +44,7 @@ def measure(bench) -> list[dict]:
         embedder = load_embedder(config.index.model, backend=config.index.backend, onnx_cache=onnx_cache_dir(config.index.dir))
         stores = {"faiss": Retriever.open(config, embedder), "milvus": Retriever.open(milvus_config, embedder)}
         qs = questions()[:: 12 if bench.quick else 4]
-        times: dict[str, list[float]] = {name: [] for name in stores}
-        same = 0
-        for q in qs[:5]:  # warm both: first queries load and memoise
-            for retriever in stores.values():
-                retriever.answer(q)
-        for q in qs:  # interleaved, so both see the same machine load
-            answers = {}
-            for name, retriever in stores.items():
-                t = time.perf_counter()
-                answers[name] = retriever.answer(q)
-                times[name].append(time.perf_counter() - t)
-            # The same sentence (scores differ in the last bits: Milvus returns float32 distances).
-            same += _where(answers["faiss"]) == _where(answers["milvus"])
-        for retriever in stores.values():
-            retriever.close()
+        times, same = _interleave(stores, qs)
     finally:
         server.kill()
         shutil.rmtree(data, ignore_errors=True)
@@ -81,6 +67,27 @@ def measure(bench) -> list[dict]:
 def _megabytes(folder: Path) -> float:
     folder = folder.resolve()
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def _interleave(stores: dict, qs: list[str]) -> tuple[dict[str, list[float]], int]:
+    """Seconds per question for each of the ``"faiss"`` and ``"milvus"`` retrievers, asked in turn
+    (so both see the same machine load), and how often they chose the same answer sentence
+    (scores differ in the last bits: Milvus returns float32 distances).  Closes the retrievers."""
+    times: dict[str, list[float]] = {name: [] for name in stores}
+    same = 0
+    for q in qs[:5]:  # warm both: first queries load and memoise
+        for retriever in stores.values():
+            retriever.answer(q)
+    for q in qs:
+        answers = {}
+        for name, retriever in stores.items():
+            t = time.perf_counter()
+            answers[name] = retriever.answer(q)
+            times[name].append(time.perf_counter() - t)
+        same += _where(answers["faiss"]) == _where(answers["milvus"])
+    for retriever in stores.values():
+        retriever.close()
+    return times, same
 
 
 def _where(answer) -> tuple | None:
@@ -130,20 +137,7 @@ def measure_multilingual(bench) -> list[dict]:
         embedder = load_embedder(config.index.model, backend="auto", onnx_cache=onnx_cache_dir(config.index.dir))
         stores = {name: Retriever.open(cfg, embedder, multilingual=encoder) for name, cfg in (("faiss", config), ("milvus", milvus_config))}
         qs = xling_questions()[:: 12 if bench.quick else 4]
-        times: dict[str, list[float]] = {name: [] for name in stores}
-        same = 0
-        for q in qs[:5]:  # warm both
-            for retriever in stores.values():
-                retriever.answer(q)
-        for q in qs:  # interleaved, so both see the same machine load
-            answers = {}
-            for name, retriever in stores.items():
-                t = time.perf_counter()
-                answers[name] = retriever.answer(q)
-                times[name].append(time.perf_counter() - t)
-            same += _where(answers["faiss"]) == _where(answers["milvus"])
-        for retriever in stores.values():
-            retriever.close()
+        times, same = _interleave(stores, qs)
     finally:
         server.kill()
         shutil.rmtree(work, ignore_errors=True)
