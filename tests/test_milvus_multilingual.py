@@ -13,7 +13,7 @@ from index.milvus import Names, live_version, query_all
 from retrieval.retriever import Retriever
 from tests.fakes import SEED_ARTICLE, FakeEmbedder, write_config
 from tests.milvus_lite import MilvusLiteServer
-from tests.test_milvus import milvus_config
+from tests.test_milvus import milvus_config, server  # noqa: F401 (server: the fixture)
 from tests.test_multilingual import RUSSIAN, FakeMultilingual
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,15 +27,6 @@ QUESTIONS = [
     "When did the dialogue take place?",
     "¿Cuál es la temperatura de ebullición del nitrógeno líquido?",
 ]
-
-
-@pytest.fixture
-def server(tmp_path):
-    server = MilvusLiteServer(tmp_path / "milvus-data").start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 def _seed(config, russian: bool = True) -> None:
