@@ -143,6 +143,20 @@ class Bench:
             log(f"  eval index: {report.documents} documents, {report.passages} passages, {report.seconds:.1f} s")
         return self._config
 
+    def shipped_config(self, name: str):
+        """The shipped config.toml (multilingual path on) over the same seeds, its index in a fresh
+        folder ``name`` of the work folder (ONNX export shared); nothing built yet."""
+        from core.config import load_config
+
+        self.config()  # the seeds folder and the ONNX export
+        work = self.work / name
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "data" / "index").mkdir(parents=True)
+        os.symlink(CACHE / "onnx", work / "data" / "index" / "onnx")
+        text = (REPO / "config.toml").read_text(encoding="utf-8").replace('dir = "seeds"', f'dir = "{self.work / "seeds"}"')
+        (work / "config.toml").write_text(text, encoding="utf-8")
+        return load_config(work / "config.toml")
+
     def retriever(self, backend: str):
         from core.embedder import load_embedder, onnx_cache_dir
         from retrieval.retriever import Retriever
@@ -314,20 +328,13 @@ class Bench:
         English question's latency with the multilingual path on (language check) and off;
         a question in another language (multilingual path) against an English one (off).
         """
-        from core.config import load_config
         from core.embedder import load_embedder, onnx_cache_dir
         from core.multilingual import load_multilingual
         from index.build import build_index
         from retrieval.retriever import Retriever
 
         english = self.config()
-        work = self.work / "multilingual"
-        shutil.rmtree(work, ignore_errors=True)
-        (work / "data" / "index").mkdir(parents=True)
-        os.symlink(CACHE / "onnx", work / "data" / "index" / "onnx")
-        text = (REPO / "config.toml").read_text(encoding="utf-8").replace('dir = "seeds"', f'dir = "{self.work / "seeds"}"')
-        (work / "config.toml").write_text(text, encoding="utf-8")
-        both = load_config(work / "config.toml")
+        both = self.shipped_config("multilingual")
         encoder = load_multilingual(both.index.multilingual_model)
         report = build_index(both, self.st, multilingual=encoder)
         english_s = statistics.median(seconds for _, seconds in self.details["full_builds"])

@@ -103,26 +103,18 @@ def measure_multilingual(bench) -> list[dict]:
     is timed on xquad_xling questions (es, de, ru, zh, el, vi) with each store in turn,
     interleaved, the same ONNX MiniLM and multilingual encoder in both.
     """
-    import os
     from dataclasses import replace
 
     from benchmarks.__main__ import log, ms, row
-    from benchmarks.corpus import CACHE, REPO, xling_questions
-    from core.config import load_config
+    from benchmarks.corpus import xling_questions
     from core.embedder import load_embedder, onnx_cache_dir
     from core.multilingual import load_multilingual
     from index.build import build_index
     from retrieval.retriever import Retriever
     from tests.milvus_lite import MilvusLiteServer
 
-    bench.config()  # the seeds folder and the ONNX export
+    config = bench.shipped_config("milvus-multilingual")
     work = bench.work / "milvus-multilingual"
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "data" / "index").mkdir(parents=True)
-    os.symlink(CACHE / "onnx", work / "data" / "index" / "onnx")
-    text = (REPO / "config.toml").read_text(encoding="utf-8").replace('dir = "seeds"', f'dir = "{bench.work / "seeds"}"')
-    (work / "config.toml").write_text(text, encoding="utf-8")
-    config = load_config(work / "config.toml")
     encoder = load_multilingual(config.index.multilingual_model)
     server = MilvusLiteServer(work / "milvus").start()
     try:
