@@ -328,10 +328,8 @@ class Bench:
         English question's latency with the multilingual path on (language check) and off;
         a question in another language (multilingual path) against an English one (off).
         """
-        from core.embedder import load_embedder, onnx_cache_dir
         from core.multilingual import load_multilingual
         from index.build import build_index
-        from retrieval.retriever import Retriever
 
         english = self.config()
         both = self.shipped_config("multilingual")
@@ -342,20 +340,18 @@ class Bench:
         english_mb, both_mb = size(english) / 2**20, size(both) / 2**20
         self.details["multilingual_build"] = {"seconds": report.seconds, "texts": report.multilingual_embedded, "english_seconds": english_s}
 
-        embedder = load_embedder(both.index.model, backend="auto", onnx_cache=onnx_cache_dir(both.index.dir))
-        on = Retriever.open(both, embedder, multilingual=encoder)
-        off = Retriever.open(english, embedder)
-        qs = questions()[:: 12 if self.quick else 4]
-        others = xling_questions()[:: 12 if self.quick else 4][: len(qs)]
-        for q, o in zip(qs[:5], others[:5]):
-            on.answer(q), off.answer(q), on.answer(o)
-        on_s, off_s, other_s = [], [], []
-        for q, o in zip(qs, others):  # interleaved: all three see the same machine load
-            for retriever, question, times in ((off, q, off_s), (on, q, on_s), (on, o, other_s)):
-                t = time.perf_counter()
-                retriever.answer(question)
-                times.append(time.perf_counter() - t)
-        on.close(), off.close()
+        # Timed in a fresh process that loads what the bot loads (benchmarks/question_latency.py):
+        # this one has imported torch, whose OpenMP runtime the multilingual engine then uses.
+        step = 12 if self.quick else 4
+        probe = subprocess.run(
+            [sys.executable, "-m", "benchmarks.question_latency", "--on", str(both.path), "--off", str(english.path), "--step", str(step)],
+            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, check=True,
+        )
+        measured = json.loads(probe.stdout.strip().splitlines()[-1])
+        if measured["torch_imported"]:
+            log("  warning: the latency probe imported torch; the bot does not")
+        on_s, off_s, other_s = (measured["times"][key] for key in ("on", "off", "other"))
+        qs, others = questions()[::step], xling_questions()[::step]
         on50, off50, other50 = (float(np.median(x)) for x in (on_s, off_s, other_s))
         ask = [sys.executable, "-m", "retrieval", "ask", "--json", "--config"]
         cold_on, cold_off = [], []

