@@ -2,16 +2,19 @@
 
 Usage (from the repository root; about 20 minutes on 2 cores, most of it embedding)::
 
-    python -m eval.calibrate_multilingual [--work DIR]
+    python -m eval.calibrate_multilingual --labels correct --per-path [--work DIR]   # the shipped fit
 
-``--work`` keeps the built indexes between runs (a later run re-embeds nothing).
+``--work`` keeps the built indexes between runs (a later run re-embeds nothing).  Without
+``--per-path`` one abstention model serves both paths; with ``--labels answerable`` every
+answerable fit question is a positive (the fit shipped before 2026-12-02).
 
 Fitted on two sets only:
 
 - German questions against the English documents (``xquad_xling/de``): cross-lingual;
 - Russian questions against the Russian documents (``xquad_ru``): same language, not English.
 
-Positives are those questions against all 48 articles; negatives are the questions
+Positives are those questions against all 48 articles (with ``--labels correct``, only
+those whose chosen sentence holds the answer; the others join the negatives); negatives are the questions
 about the 43 articles that are not among the five SQuAD 2.0 dev articles, asked against
 those five (in English, ``squad2_dev5/docs``; in Russian, the five ``xquad_ru`` articles),
 which is how ``squad2_dev5/out_of_corpus.jsonl`` is made.  Everything else is the check,
@@ -37,7 +40,7 @@ from core.embedder import load_embedder
 from core.multilingual import load_multilingual
 from index.build import build_index
 from index.lexical import question_terms
-from retrieval.crosslingual import FEATURES as EVIDENCE, WEIGHTS, Crosslingual
+from retrieval.crosslingual import ABSTAIN, DECISION, FEATURES as EVIDENCE, WEIGHTS, Crosslingual
 from retrieval.evaluate import CachedEmbedder, CachedQueries, contains_answer, read_questions
 from retrieval.load import load_index
 from retrieval.retriever import EXTRACT_POOL, SENTENCE_POOL, Retriever
@@ -125,6 +128,18 @@ def _path(crosslingual: Crosslingual, questions):
     return crosslingual.same if id(crosslingual.same) == chosen else crosslingual.cross
 
 
+def _right(row, w) -> int:
+    """1 when the sentence chosen with weights ``w`` holds a gold answer."""
+    return int(row is not None and row[1] is not None and bool(row[1][int(np.argmax(row[0] @ w))]))
+
+
+def _as_evidence(values):
+    """An object with the named evidence fields ``AbstentionModel.confidence`` reads."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**dict(zip(EVIDENCE, values)))
+
+
 def _s1(rows, w) -> float:
     good = sum(bool(r[1][int(np.argmax(r[0] @ w))]) for r in rows if r is not None and r[1] is not None)
     return good / max(1, sum(1 for r in rows if r is None or r[1] is not None))
@@ -133,6 +148,16 @@ def _s1(rows, w) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.calibrate_multilingual")
     parser.add_argument("--work", type=Path, help="keep the indexes here between runs")
+    parser.add_argument(
+        "--labels", choices=("answerable", "correct"), default="answerable",
+        help="abstention positives: every answerable fit question (shipped), or only those whose chosen "
+        "sentence holds the answer (answerable ones answered with a wrong sentence become negatives)",
+    )
+    parser.add_argument(
+        "--per-path", action="store_true",
+        help="fit one abstention model for the same-language path (Russian over Russian) and one for the "
+        "cross-language path (German over English), each with its own threshold",
+    )
     args = parser.parse_args()
     config = load_config(ROOT.parent / "config.toml")
     english = CachedEmbedder(load_embedder(config.index.model))
@@ -203,18 +228,67 @@ def main() -> None:
         print(f"check S@1 {name}: {_s1(rows[name], w):.3f}")
 
     x = np.vstack([_evidence(retrievers[n], rows[n], w) for n in [*sets, *negatives]])
-    y = np.array([1] * (len(rows["de>en"]) + len(rows["ru>ru"])) + [0] * (len(rows["de>en5"]) + len(rows["ru>ru5"])))
+    if args.labels == "correct":
+        y = np.array([_right(r, w) for n in sets for r in rows[n]] + [0] * (len(rows["de>en5"]) + len(rows["ru>ru5"])))
+    else:
+        y = np.array([1] * (len(rows["de>en"]) + len(rows["ru>ru"])) + [0] * (len(rows["de>en5"]) + len(rows["ru>ru5"])))
     coef, bias = fit_logistic(x, y)
     print("abstention weights", np.round(coef, 2).tolist(), "bias", round(bias, 2), "(retrieval/crosslingual.py ABSTAIN_WEIGHTS, ABSTAIN_BIAS)")
     conf = {n: 1 / (1 + np.exp(-(_evidence(retrievers[n], rows[n], w) @ coef + bias))) for n in everything}
     chosen = None
-    for t in np.arange(0.1, 0.96, 0.05):
-        parts = [f"{n} {'declined' if n in negatives or n in check_negatives else 'wrongly declined'} {np.mean(conf[n] < t):.3f}" for n in everything]
-        print(f"threshold {t:.2f}: " + "; ".join(parts))
+    for t in np.round(np.arange(0.1, 0.96, 0.01), 2):
+        if round(t * 100) % 5 == 0:
+            parts = [f"{n} {'declined' if n in negatives or n in check_negatives else 'wrongly declined'} {np.mean(conf[n] < t):.3f}" for n in everything]
+            print(f"threshold {t:.2f}: " + "; ".join(parts))
         if chosen is None and all(np.mean(conf[n] < t) >= NEGATIVES_DECLINED for n in negatives):
             chosen = t
     print(f"threshold: {chosen:.2f}, the lowest declining {NEGATIVES_DECLINED:.1%} of each fit negative set "
           "([retrieval] multilingual_min_confidence)")
+    if args.per_path:
+        per_path(retrievers, rows, w, sets, negatives, everything, {**negatives, **check_negatives}, args.labels)
+    shipped_conf = {
+        n: np.array([ABSTAIN[_path_name(retrievers[n])].confidence(_as_evidence(e)) for e in _evidence(retrievers[n], rows[n], w)])
+        for n in everything
+    }
+    shipped_t = DECISION
+    print(f"at the threshold, against the shipped models (retrieval/crosslingual.py ABSTAIN): declined / answers holding the answer")
+    for n in everything:
+        right = np.array([_right(r, w) for r in rows[n]], dtype=bool)
+        cells = []
+        for c, t in ((conf[n], chosen), (shipped_conf[n], shipped_t)):
+            answered = c >= t
+            held = right[answered].mean() if answered.any() and n not in negatives and n not in check_negatives else float("nan")
+            cells.append(f"{1 - answered.mean():.3f} / {held:.3f}")
+        print(f"  {n}: this fit {cells[0]}; shipped {cells[1]}")
+
+
+def _path_name(retriever) -> str:
+    """"same" or "cross": the cross-language path ranks by vectors alone."""
+    return "same" if retriever.mode == "hybrid" else "cross"
+
+
+def per_path(retrievers, rows, w, sets, negatives, everything, all_negatives, labels) -> None:
+    """One abstention model per path, fitted on that path's fit language only; printed per set."""
+    paths = {"same": ("ru>ru", "ru>ru5"), "cross": ("de>en", "de>en5")}
+    models = {}
+    for path, (positive, negative) in paths.items():
+        x = np.vstack([_evidence(retrievers[positive], rows[positive], w), _evidence(retrievers[negative], rows[negative], w)])
+        y_pos = [_right(r, w) for r in rows[positive]] if labels == "correct" else [1] * len(rows[positive])
+        y = np.array(y_pos + [0] * len(rows[negative]))
+        coef, bias = fit_logistic(x, y)
+        conf = 1 / (1 + np.exp(-(_evidence(retrievers[negative], rows[negative], w) @ coef + bias)))
+        t = next(t for t in np.arange(0.05, 0.96, 0.01) if np.mean(conf < t) >= NEGATIVES_DECLINED)
+        models[path] = (coef, bias, t)
+        print(f"{path} path: AbstentionModel({tuple(np.round(coef, 2).tolist())}, {round(bias, 2)}, {t:.2f})  (retrieval/crosslingual.py ABSTAIN)")
+    print("per-path models: declined / answers holding the answer")
+    for n in everything:
+        path = _path_name(retrievers[n])
+        coef, bias, t = models[path]
+        conf = 1 / (1 + np.exp(-(_evidence(retrievers[n], rows[n], w) @ coef + bias)))
+        answered = conf >= t
+        right = np.array([_right(r, w) for r in rows[n]], dtype=bool)
+        held = right[answered].mean() if answered.any() and n not in all_negatives else float("nan")
+        print(f"  {n} ({path}): {1 - answered.mean():.3f} / {held:.3f}")
 
 
 if __name__ == "__main__":

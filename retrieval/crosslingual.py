@@ -16,9 +16,9 @@ languages (there BM25 matched stop words against names and lowered the first pas
 hit rate, Spanish 0.85 -> 0.71).  Answers stay verbatim sentences of the documents, in
 the documents' language.
 
-The multilingual path has its own sentence weights and its own abstention model, fitted
-by ``python -m eval.calibrate_multilingual`` on German questions against the English
-articles and Russian against Russian ones, and reported on the other languages
+The multilingual path has its own sentence weights and its own abstention models (one
+for each path), fitted by ``python -m eval.calibrate_multilingual`` on German questions
+against the English articles and Russian against Russian ones, and reported on the other languages
 (docs/quality.md).  Its cosines are centred: minus the question's cosine to the average
 sentence of the document's language (``reference_centroids``).  A Chinese question is
 closer to every Chinese sentence than a German one to English sentences, and only the
@@ -57,12 +57,39 @@ WEIGHTS = {
     "bm25": SentenceWeights(cosine=0.0, coverage=1.0, passage=0.0, cue=0.0, length=0.0, antecedent=0.0),
 }
 
-# Abstention of the multilingual path: logistic regression over these Evidence fields
-# (named, so evidence added for the English model does not shift them); fitted by
-# eval/calibrate_multilingual.py.
+# Abstention of the multilingual path: one logistic regression per path over these
+# Evidence fields (named, so evidence added for the English model does not shift them),
+# fitted by ``python -m eval.calibrate_multilingual --labels correct --per-path``: the
+# same-language path on Russian questions over the Russian articles, the cross-language
+# path on German questions over the English ones.  Positives are the fit questions whose
+# chosen sentence holds the answer; negatives the out-of-corpus fit questions and the
+# answerable ones answered with a wrong sentence (the confident wrong quote is what
+# abstention is for).  Each path's threshold is the lowest declining 97.5% of its fit
+# out-of-corpus questions; it is folded into the bias so that both decide at
+# ``DECISION``, the shipped ``[retrieval] multilingual_min_confidence``.
 FEATURES = ("sentence_cosine", "passage_cosine", "sentence_coverage", "passage_coverage", "known_share")
-ABSTAIN_WEIGHTS = (67.85, 26.8, 5.17, -1.02, 1.24)
-ABSTAIN_BIAS = -10.05
+DECISION = 0.75
+
+
+@dataclasses.dataclass(frozen=True)
+class AbstentionModel:
+    """A fitted logistic model over ``FEATURES`` and the threshold it was fitted to decide at."""
+
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+
+    def confidence(self, evidence: Evidence) -> float:
+        """0..1, at least ``DECISION`` exactly when the fitted model is at least ``threshold`` sure."""
+        shift = math.log(DECISION / (1 - DECISION)) - math.log(self.threshold / (1 - self.threshold))
+        z = self.bias + shift + sum(w * float(getattr(evidence, f)) for w, f in zip(self.weights, FEATURES))
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+ABSTAIN = {
+    "same": AbstentionModel((31.99, -3.14, 6.15, -2.18, 2.06), -5.74, 0.16),
+    "cross": AbstentionModel((70.95, -11.45, 8.26, -5.6, 0.54), -5.78, 0.35),
+}
 # A question in a language the encoder does not know: answered only when this sure.
 UNCOVERED_MIN_CONFIDENCE = 0.9
 
@@ -110,12 +137,6 @@ def multilingual_answer_type(question: str) -> str | None:
     return None
 
 
-def multilingual_confidence(evidence: Evidence, weights=ABSTAIN_WEIGHTS, bias: float = ABSTAIN_BIAS) -> float:
-    """The multilingual path's confidence (0..1) that the chosen sentence answers."""
-    z = bias + sum(w * float(getattr(evidence, f)) for w, f in zip(weights, FEATURES))
-    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
-
-
 class Crosslingual:
     """Decides which path answers a question and answers it on the multilingual one."""
 
@@ -152,11 +173,13 @@ class Crosslingual:
         # Same language (the question's words can occur in the documents): BM25 and
         # vectors, as in English.  Across languages BM25 only adds noise (Spanish stop words
         # matching English names): passages are ranked by the vectors alone.
-        self.same = Retriever(view, queries, ml_settings, mode=mode, weights=WEIGHTS[mode], confidence=multilingual_confidence)
+        self.same = Retriever(view, queries, ml_settings, mode=mode, weights=WEIGHTS[mode])
         cross_mode = "dense" if mode == "hybrid" else mode
-        self.cross = Retriever(view, queries, ml_settings, mode=cross_mode, weights=WEIGHTS[mode], confidence=multilingual_confidence)
+        self.cross = Retriever(view, queries, ml_settings, mode=cross_mode, weights=WEIGHTS[mode])
+        self.doc_languages = dict(index.languages)
         for retriever in (self.same, self.cross):
             retriever.answer_kind = multilingual_answer_type
+            retriever.confidence_for = self.confidence
 
     def language(self, question: str) -> str:
         """The question's language, remembered for the last few questions (asked three times per answer)."""
@@ -166,6 +189,13 @@ class Crosslingual:
                 self._recent.clear()
             language = self._recent[question] = self.languages.detect(question)
         return language
+
+    def confidence(self, question: str, doc: str, evidence: Evidence) -> float:
+        """The abstention model of the pair: the question's language against the chosen sentence's
+        document's (a Russian question over English and Russian documents may be answered from
+        either: word overlap means something only in the second case)."""
+        same = self.doc_languages.get(doc) == self.language(question)
+        return ABSTAIN["same" if same else "cross"].confidence(evidence)
 
     def takes(self, question: str) -> bool:
         """Whether ``question`` goes to the multilingual path."""

@@ -192,6 +192,9 @@ class Retriever:
             raise ValueError(f"unknown retrieval mode {self.mode!r}; choose one of {', '.join(MODES)}")
         self.weights = weights or MODE_WEIGHTS[self.mode]
         self.confidence = confidence
+        # (question, chosen sentence's document, evidence) -> 0..1: when the model depends on
+        # the pair of languages (``retrieval.crosslingual``); None: ``confidence`` decides.
+        self.confidence_for = None
         self.multilingual = multilingual
         self.answer_kind = answer_type  # question -> "number" / "date" / "name" / None
         self.follow_up = FollowUpSettings()
@@ -291,7 +294,10 @@ class Retriever:
         shown = dated_in_paragraph(best, candidates, kind)  # "on May 10" for the "last week" it chose
         extracts = self._extracts(shown, scored, top_k)
         evidence = self.evidence(question, best, candidates, hits, q_terms, evidence_weights)
-        confidence = self.confidence(evidence)
+        if self.confidence_for is not None:
+            confidence = self.confidence_for(question, best.sentence.doc, evidence)
+        else:
+            confidence = self.confidence(evidence)
         answered = confidence >= self.settings.min_confidence and evidence.passage_cosine >= self.settings.min_score
         sentence = self._sentence_extract(shown)
         level = confidence_level(confidence, answered=answered, high=self.settings.high_confidence)
