@@ -57,13 +57,20 @@ class LanguageIdentifier:
             merged[lang] = merged.get(lang, 0.0) + p
         return sorted(merged.items(), key=lambda pair: -pair[1])
 
-    def detect(self, text: str) -> str:
-        """The most likely language of ``text`` ("en", "ru", "zh", ...); "en" for English-like text."""
+    def detect(self, text: str, prefer: frozenset[str] | set[str] = frozenset({"en"})) -> str:
+        """The most likely language of ``text`` ("en", "ru", "zh", ...).
+
+        A language in ``prefer`` (the documents' languages; English by default) wins when the
+        identifier gives it at least ``ENGLISH_SHARE``: short questions are often put in a
+        neighbouring language ("Где прошла игра Супербоул 50?": Serbian 0.35, Russian 0.32).
+        """
         ranking = self.ranking(text)
         if not ranking:
             return "en"
-        shares = dict(ranking)
-        return "en" if shares.get("en", 0.0) >= ENGLISH_SHARE else ranking[0][0]
+        for lang, share in ranking:  # most likely first
+            if lang in prefer and share >= ENGLISH_SHARE:
+                return lang
+        return ranking[0][0]
 
     def is_english(self, text: str) -> bool:
         return self.detect(text) == "en"

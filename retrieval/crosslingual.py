@@ -187,7 +187,7 @@ class Crosslingual:
         if language is None:
             if len(self._recent) >= 256:
                 self._recent.clear()
-            language = self._recent[question] = self.languages.detect(question)
+            language = self._recent[question] = self.languages.detect(question, self.corpus_languages | {"en"})
         return language
 
     def confidence(self, question: str, doc: str, evidence: Evidence) -> float:

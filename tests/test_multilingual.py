@@ -12,7 +12,7 @@ import pytest
 from core.config import load_config
 from core.errors import ConfigError, ModelError
 from index.build import build_index
-from retrieval.crosslingual import UNCOVERED_MIN_CONFIDENCE, Crosslingual, open_crosslingual
+from retrieval.crosslingual import ABSTAIN, DECISION, UNCOVERED_MIN_CONFIDENCE, AbstentionModel, Crosslingual, open_crosslingual
 from retrieval.load import load_index
 from retrieval.retriever import Answer, Retriever
 from tests.fakes import SEED_ARTICLE, FakeEmbedder, write_config
@@ -136,6 +136,42 @@ def test_a_question_in_a_language_the_encoder_does_not_cover_is_answered_only_wh
     crosslingual.retriever_for = lambda question: _Stub(Answer("Кто?", True, confidence=0.5))
     assert crosslingual.answer("Кто был сопредседателем диалога?").answered  # Russian is covered
     index.close()
+
+
+def test_the_abstention_model_is_the_one_of_the_question_and_answer_languages(english, monkeypatch):
+    # A Russian question over English and Russian documents may be answered from either:
+    # word overlap is evidence only when the answer is in the question's language.
+    (english.seeds.dir / "ru.txt").write_text(RUSSIAN, encoding="utf-8")
+    multilingual = FakeMultilingual()
+    build_index(english, FakeEmbedder(), multilingual=multilingual)
+    index = load_index(english.index.dir, "fake-embedder")
+    crosslingual = Crosslingual(index, multilingual, english.retrieval)
+    monkeypatch.setitem(ABSTAIN, "same", AbstentionModel((0.0,) * 5, 5.0, 0.5))  # always sure
+    monkeypatch.setitem(ABSTAIN, "cross", AbstentionModel((0.0,) * 5, -5.0, 0.5))  # never
+    ru_question = "Где прошла игра Супербоул 50?"
+    evidence = _evidence(0.0)
+    assert crosslingual.confidence(ru_question, "ru.txt", evidence) > DECISION
+    assert crosslingual.confidence(ru_question, "article.txt", evidence) < DECISION
+    assert crosslingual.confidence("Who co-chaired the dialogue?", "article.txt", evidence) > DECISION
+    assert crosslingual.confidence("Who co-chaired the dialogue?", "ru.txt", evidence) < DECISION
+    answer = crosslingual.answer(ru_question)
+    assert answer.answered and answer.sentence.doc == "ru.txt"
+    index.close()
+
+
+def test_a_fitted_threshold_is_folded_so_every_model_decides_at_the_shipped_setting():
+    model = AbstentionModel((1.0, 0.0, 0.0, 0.0, 0.0), 0.0, 0.3)
+    # The fitted model is 0.3 sure at z = logit(0.3): exactly the decision point.
+    z = float(np.log(0.3 / 0.7))
+    assert model.confidence(_evidence(z)) == pytest.approx(DECISION)
+    assert model.confidence(_evidence(z - 0.01)) < DECISION < model.confidence(_evidence(z + 0.01))
+
+
+def _evidence(sentence_cosine: float):
+    """The fields the multilingual abstention models read."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(sentence_cosine=sentence_cosine, passage_cosine=0.0, sentence_coverage=0.0, passage_coverage=0.0, known_share=0.0)
 
 
 @dataclasses.dataclass

@@ -105,3 +105,22 @@ def test_a_question_vector_is_the_same_on_one_engine_thread_as_on_every_core(mul
     ]
     assert np.array_equal(vectors[0], vectors[1])
     assert np.array_equal(vectors[0], multilingual.encode_queries([question])[0])
+
+
+def test_a_short_question_is_taken_in_a_language_of_the_documents_when_that_is_plausible():
+    from core.lang import LanguageIdentifier
+
+    languages = LanguageIdentifier()
+    question = "Где прошла игра Супербоул 50?"  # the identifier ranks Serbian (0.35) just above Russian (0.32)
+    assert languages.detect(question) != "ru"
+    assert languages.detect(question, {"en", "ru"}) == "ru"
+    # A language the documents are not in is not forced on a question that is clearly another.
+    assert languages.detect("¿Quién copresidió el diálogo?", {"en", "ru"}) == "es"
+    assert languages.detect("Who co-chaired the dialogue?", {"en", "ru"}) == "en"
+
+
+def test_a_short_russian_question_in_a_mixed_collection_is_read_as_russian(mixed):
+    # Read as Russian, it goes to the same-language path and its abstention model.
+    answer = mixed.answer("Где прошла игра Супербоул 50?")
+    assert mixed.multilingual.language("Где прошла игра Супербоул 50?") == "ru"
+    assert answer.candidate.doc == "superbowl-ru.txt"
