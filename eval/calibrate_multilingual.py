@@ -133,6 +133,24 @@ def _right(row, w) -> int:
     return int(row is not None and row[1] is not None and bool(row[1][int(np.argmax(row[0] @ w))]))
 
 
+def _positives(rows, w, labels: str) -> list[int]:
+    """Abstention labels of answerable questions: all 1 ("answerable"), or 1 where the chosen sentence holds the answer ("correct")."""
+    return [_right(r, w) for r in rows] if labels == "correct" else [1] * len(rows)
+
+
+def _confidences(retriever, rows, w, coef, bias) -> np.ndarray:
+    """The fitted logistic model's confidence for each question of ``rows``."""
+    return 1 / (1 + np.exp(-(_evidence(retriever, rows, w) @ coef + bias)))
+
+
+def _outcome(conf: np.ndarray, threshold: float, rows, w, answerable: bool) -> str:
+    """"declined / answers holding the answer" at ``threshold`` (the second only for answerable sets)."""
+    answered = conf >= threshold
+    right = np.array([_right(r, w) for r in rows], dtype=bool)
+    held = right[answered].mean() if answered.any() and answerable else float("nan")
+    return f"{1 - answered.mean():.3f} / {held:.3f}"
+
+
 def _as_evidence(values):
     """An object with the named evidence fields ``AbstentionModel.confidence`` reads."""
     from types import SimpleNamespace
@@ -228,13 +246,10 @@ def main() -> None:
         print(f"check S@1 {name}: {_s1(rows[name], w):.3f}")
 
     x = np.vstack([_evidence(retrievers[n], rows[n], w) for n in [*sets, *negatives]])
-    if args.labels == "correct":
-        y = np.array([_right(r, w) for n in sets for r in rows[n]] + [0] * (len(rows["de>en5"]) + len(rows["ru>ru5"])))
-    else:
-        y = np.array([1] * (len(rows["de>en"]) + len(rows["ru>ru"])) + [0] * (len(rows["de>en5"]) + len(rows["ru>ru5"])))
+    y = np.array([y for n in sets for y in _positives(rows[n], w, args.labels)] + [0] * (len(rows["de>en5"]) + len(rows["ru>ru5"])))
     coef, bias = fit_logistic(x, y)
     print("abstention weights", np.round(coef, 2).tolist(), "bias", round(bias, 2), "(retrieval/crosslingual.py ABSTAIN_WEIGHTS, ABSTAIN_BIAS)")
-    conf = {n: 1 / (1 + np.exp(-(_evidence(retrievers[n], rows[n], w) @ coef + bias))) for n in everything}
+    conf = {n: _confidences(retrievers[n], rows[n], w, coef, bias) for n in everything}
     chosen = None
     for t in np.round(np.arange(0.1, 0.96, 0.01), 2):
         if round(t * 100) % 5 == 0:
@@ -251,15 +266,11 @@ def main() -> None:
         for n in everything
     }
     shipped_t = DECISION
-    print(f"at the threshold, against the shipped models (retrieval/crosslingual.py ABSTAIN): declined / answers holding the answer")
+    print("at the threshold, against the shipped models (retrieval/crosslingual.py ABSTAIN): declined / answers holding the answer")
     for n in everything:
-        right = np.array([_right(r, w) for r in rows[n]], dtype=bool)
-        cells = []
-        for c, t in ((conf[n], chosen), (shipped_conf[n], shipped_t)):
-            answered = c >= t
-            held = right[answered].mean() if answered.any() and n not in negatives and n not in check_negatives else float("nan")
-            cells.append(f"{1 - answered.mean():.3f} / {held:.3f}")
-        print(f"  {n}: this fit {cells[0]}; shipped {cells[1]}")
+        answerable = n not in negatives and n not in check_negatives
+        this, shipped = (_outcome(c, t, rows[n], w, answerable) for c, t in ((conf[n], chosen), (shipped_conf[n], shipped_t)))
+        print(f"  {n}: this fit {this}; shipped {shipped}")
 
 
 def _path_name(retriever) -> str:
@@ -273,10 +284,9 @@ def per_path(retrievers, rows, w, sets, negatives, everything, all_negatives, la
     models = {}
     for path, (positive, negative) in paths.items():
         x = np.vstack([_evidence(retrievers[positive], rows[positive], w), _evidence(retrievers[negative], rows[negative], w)])
-        y_pos = [_right(r, w) for r in rows[positive]] if labels == "correct" else [1] * len(rows[positive])
-        y = np.array(y_pos + [0] * len(rows[negative]))
+        y = np.array(_positives(rows[positive], w, labels) + [0] * len(rows[negative]))
         coef, bias = fit_logistic(x, y)
-        conf = 1 / (1 + np.exp(-(_evidence(retrievers[negative], rows[negative], w) @ coef + bias)))
+        conf = _confidences(retrievers[negative], rows[negative], w, coef, bias)
         t = next(t for t in np.arange(0.05, 0.96, 0.01) if np.mean(conf < t) >= NEGATIVES_DECLINED)
         models[path] = (coef, bias, t)
         print(f"{path} path: AbstentionModel({tuple(np.round(coef, 2).tolist())}, {round(bias, 2)}, {t:.2f})  (retrieval/crosslingual.py ABSTAIN)")
@@ -284,11 +294,8 @@ def per_path(retrievers, rows, w, sets, negatives, everything, all_negatives, la
     for n in everything:
         path = _path_name(retrievers[n])
         coef, bias, t = models[path]
-        conf = 1 / (1 + np.exp(-(_evidence(retrievers[n], rows[n], w) @ coef + bias)))
-        answered = conf >= t
-        right = np.array([_right(r, w) for r in rows[n]], dtype=bool)
-        held = right[answered].mean() if answered.any() and n not in all_negatives else float("nan")
-        print(f"  {n} ({path}): {1 - answered.mean():.3f} / {held:.3f}")
+        conf = _confidences(retrievers[n], rows[n], w, coef, bias)
+        print(f"  {n} ({path}): {_outcome(conf, t, rows[n], w, n not in all_negatives)}")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ WEIGHTS = {
 # out-of-corpus questions; it is folded into the bias so that both decide at
 # ``DECISION``, the shipped ``[retrieval] multilingual_min_confidence``.
 FEATURES = ("sentence_cosine", "passage_cosine", "sentence_coverage", "passage_coverage", "known_share")
-DECISION = 0.75
+DECISION = RetrievalConfig.multilingual_min_confidence  # the shipped default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +158,8 @@ class Crosslingual:
         self._recent: dict[str, str] = {}
         self.covered = frozenset(getattr(encoder, "languages", ()))
         self.corpus_languages = frozenset(index.languages.values())
+        # A short question is read in a language of the documents when that is plausible (core.lang).
+        self._preferred = self.corpus_languages | {"en"}
         self.english_corpus = self.corpus_languages <= {"en"}
         mode = mode or settings.mode
         # Centred: a question's cosine to a sentence minus its cosine to the average sentence
@@ -173,13 +175,12 @@ class Crosslingual:
         # Same language (the question's words can occur in the documents): BM25 and
         # vectors, as in English.  Across languages BM25 only adds noise (Spanish stop words
         # matching English names): passages are ranked by the vectors alone.
-        self.same = Retriever(view, queries, ml_settings, mode=mode, weights=WEIGHTS[mode])
-        cross_mode = "dense" if mode == "hybrid" else mode
-        self.cross = Retriever(view, queries, ml_settings, mode=cross_mode, weights=WEIGHTS[mode])
         self.doc_languages = dict(index.languages)
+        self.same = Retriever(view, queries, ml_settings, mode=mode, weights=WEIGHTS[mode], confidence=self.confidence)
+        cross_mode = "dense" if mode == "hybrid" else mode
+        self.cross = Retriever(view, queries, ml_settings, mode=cross_mode, weights=WEIGHTS[mode], confidence=self.confidence)
         for retriever in (self.same, self.cross):
             retriever.answer_kind = multilingual_answer_type
-            retriever.confidence_for = self.confidence
 
     def language(self, question: str) -> str:
         """The question's language, remembered for the last few questions (asked three times per answer)."""
@@ -187,7 +188,7 @@ class Crosslingual:
         if language is None:
             if len(self._recent) >= 256:
                 self._recent.clear()
-            language = self._recent[question] = self.languages.detect(question, self.corpus_languages | {"en"})
+            language = self._recent[question] = self.languages.detect(question, self._preferred)
         return language
 
     def confidence(self, question: str, doc: str, evidence: Evidence) -> float:

@@ -179,10 +179,11 @@ class Retriever:
         *,
         mode: str | None = None,
         weights: SentenceWeights | None = None,
-        confidence=answer_confidence,
+        confidence=None,
         multilingual=None,
     ):
-        """``weights`` and ``confidence`` (Evidence -> 0..1) default to the English model's;
+        """``weights`` and ``confidence`` ((question, document of the chosen sentence, Evidence) -> 0..1)
+        default to the English model's;
         ``multilingual`` (``retrieval.crosslingual.Crosslingual``) answers the questions it takes."""
         self.index = index
         self.embedder = embedder
@@ -191,10 +192,9 @@ class Retriever:
         if self.mode not in MODES:
             raise ValueError(f"unknown retrieval mode {self.mode!r}; choose one of {', '.join(MODES)}")
         self.weights = weights or MODE_WEIGHTS[self.mode]
-        self.confidence = confidence
-        # (question, chosen sentence's document, evidence) -> 0..1: when the model depends on
-        # the pair of languages (``retrieval.crosslingual``); None: ``confidence`` decides.
-        self.confidence_for = None
+        # (question, chosen sentence's document, evidence) -> 0..1; the English model reads the
+        # evidence alone, the multilingual one also the pair of languages (retrieval.crosslingual).
+        self.confidence = confidence or (lambda question, doc, evidence: answer_confidence(evidence))
         self.multilingual = multilingual
         self.answer_kind = answer_type  # question -> "number" / "date" / "name" / None
         self.follow_up = FollowUpSettings()
@@ -294,10 +294,7 @@ class Retriever:
         shown = dated_in_paragraph(best, candidates, kind)  # "on May 10" for the "last week" it chose
         extracts = self._extracts(shown, scored, top_k)
         evidence = self.evidence(question, best, candidates, hits, q_terms, evidence_weights)
-        if self.confidence_for is not None:
-            confidence = self.confidence_for(question, best.sentence.doc, evidence)
-        else:
-            confidence = self.confidence(evidence)
+        confidence = self.confidence(question, best.sentence.doc, evidence)
         answered = confidence >= self.settings.min_confidence and evidence.passage_cosine >= self.settings.min_score
         sentence = self._sentence_extract(shown)
         level = confidence_level(confidence, answered=answered, high=self.settings.high_confidence)
