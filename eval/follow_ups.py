@@ -252,7 +252,12 @@ def evidence_grid(retriever, probes: Sequence[Probe], values: Sequence[float] = 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.follow_ups", description=__doc__.splitlines()[0])
-    parser.add_argument("--probes", type=Path, default=PROBES)
+    parser.add_argument("--probes", type=Path, action="append", help="probe file (repeatable; default eval/follow_ups.jsonl)")
+    parser.add_argument(
+        "--multilingual", action="store_true",
+        help="build the multilingual vectors too and answer as the bot does (for probes in other languages, "
+        "e.g. eval/follow_ups.ru.jsonl)",
+    )
     parser.add_argument("--config", type=Path, default=REPO / "config.toml")
     parser.add_argument("--grid", action="store_true", help="search the follow-up settings on the fit half")
     parser.add_argument("--no-timing", action="store_true", help="skip the latency measurement")
@@ -264,23 +269,40 @@ def main(argv: list[str] | None = None) -> int:
     from index.build import build_index
     from retrieval.evaluate import CachedEmbedder
     from retrieval.load import load_index
+    from retrieval.crosslingual import open_crosslingual
     from retrieval.retriever import Retriever
 
-    probes = read_probes(args.probes)
+    files = args.probes or [PROBES]
+    if args.grid and len(files) > 1:
+        parser.error("--grid takes one probe file")
+    sets = {path: read_probes(path) for path in files}
     config = load_config(args.config)
     embedder = load_embedder(config.index.model)
     cached = CachedEmbedder(embedder)
-    cached.prime([" ".join(t.split()) for p in probes for t in (p.first, p.second, p.standalone)])
+    cached.prime([" ".join(t.split()) for probes in sets.values() for p in probes for t in (p.first, p.second, p.standalone)])
+    multilingual = None
+    if args.multilingual:
+        from core.multilingual import load_multilingual
+
+        multilingual = load_multilingual(config.index.multilingual_model)
+    results = {}
     with tempfile.TemporaryDirectory(prefix="follow-ups-") as tmp:
         seeds = Path(tmp) / "seeds"
         shutil.copytree(ROOT / "xquad_en" / "docs", seeds)
         shutil.copy(SEED, seeds / SEED.name)
-        build_index(config, embedder, multilingual=None, seeds_dir=seeds, index_dir=Path(tmp) / "index", progress=lambda done, total: None)
+        build_index(
+            config, embedder, multilingual=multilingual, seeds_dir=seeds, index_dir=Path(tmp) / "index",
+            progress=lambda done, total: None,
+        )
         index = load_index(Path(tmp) / "index", embedder.name)
+
+        def retriever_with(encoder) -> Retriever:
+            return Retriever(index, encoder, config.retrieval, multilingual=open_crosslingual(index, config, multilingual))
+
         try:
-            retriever = Retriever(index, cached, config.retrieval)
+            retriever = retriever_with(cached)
             if args.grid:
-                fit = [p for p in probes if p.split == "fit"]
+                fit = [p for p in sets[files[0]] if p.split == "fit"]
                 ranked = grid(retriever, fit)
                 for settings, s in ranked[:15]:
                     print(json.dumps(settings), f"S@1 {s['s1_with_context']:.3f} P@3 {s['p3_with_context']:.3f} "
@@ -293,22 +315,26 @@ def main(argv: list[str] | None = None) -> int:
                           f"(standalone rewrites {s['decided_right_standalone']:.3f}), right but declined "
                           f"{s['declined_right_with_context']:.3f}, no-answer declined {s['no_answer_declined_with_context']:.3f}")
                 return 0
-            outcomes = ask_all(retriever, probes)
-            by_split = {
-                "fit": summarise([o for o in outcomes if o.probe.split == "fit"]),
-                "test": summarise([o for o in outcomes if o.probe.split == "test"]),
-                "all": summarise(outcomes),
-            }
-            timing = None
-            if not args.no_timing:
-                timing = time_pairs(Retriever(index, embedder, config.retrieval), [p for p in probes if p.kind == "follow_up"])
+            for path, probes in sets.items():
+                outcomes = ask_all(retriever, probes)
+                by_split = {
+                    "fit": summarise([o for o in outcomes if o.probe.split == "fit"]),
+                    "test": summarise([o for o in outcomes if o.probe.split == "test"]),
+                    "all": summarise(outcomes),
+                }
+                timing = None
+                if not args.no_timing:
+                    timing = time_pairs(retriever_with(embedder), [p for p in probes if p.kind == "follow_up"])
+                results[path] = (len(probes), by_split, timing)
         finally:
             index.close()
     if args.json:
-        print(json.dumps({"splits": by_split, "latency": timing}, indent=2))
+        report = {str(path): {"splits": by_split, "latency": timing} for path, (_, by_split, timing) in results.items()}
+        print(json.dumps(report if len(report) > 1 else next(iter(report.values())), indent=2))
     else:
-        print(f"{args.probes}: {len(probes)} pairs")
-        print(format_tables(by_split, timing))
+        for path, (count, by_split, timing) in results.items():
+            print(f"{path}: {count} pairs")
+            print(format_tables(by_split, timing))
     return 0
 
 

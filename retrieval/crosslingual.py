@@ -29,6 +29,7 @@ abstention model is at least ``UNCOVERED_MIN_CONFIDENCE`` sure, never on meaning
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 import logging
@@ -43,6 +44,7 @@ from core.config import DEFAULT_MULTILINGUAL_MODEL, Config, RetrievalConfig
 from core.lang import LanguageIdentifier
 from core.text import has_unspaced
 from retrieval.abstain import Evidence
+from retrieval.followup import Turn
 from retrieval.index_store import MULTILINGUAL, Adjust, IndexStore
 from retrieval.retriever import Answer, Hit, Retriever, SentenceWeights, answer_type
 
@@ -92,6 +94,12 @@ ABSTAIN = {
 }
 # A question in a language the encoder does not know: answered only when this sure.
 UNCOVERED_MIN_CONFIDENCE = 0.9
+
+# (question, its language) while ``Crosslingual.answer`` answers it: the language read with
+# the conversation's (``LanguageIdentifier.detect``'s ``previous``), for the hooks the
+# path's retrievers call with the question alone (follow-up cues, abstention model, turn).
+# A context variable, so concurrent questions in other threads or tasks each see their own.
+_ASKING: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("asking", default=None)
 
 
 # How questions in other languages ask for a number, a date or a name (the documents'
@@ -181,14 +189,31 @@ class Crosslingual:
         self.cross = Retriever(view, queries, ml_settings, mode=cross_mode, weights=WEIGHTS[mode], confidence=self.confidence)
         for retriever in (self.same, self.cross):
             retriever.answer_kind = multilingual_answer_type
+            retriever.question_language = self.language
+        # A weakly leaning follow-up is taken as one when, answered alone, it is unsure: as far
+        # below this path's decision, on the logit scale, as the English setting is below
+        # the English one (the two confidence scales decide at different points).
+        gate = _logistic(
+            _logit(ml_settings.min_confidence) + _logit(self.same.follow_up.gate_confidence) - _logit(settings.min_confidence)
+        )
+        # Follow-ups are searched with the previous question joined to them (FollowUpSettings.joined).
+        self.same.follow_up = dataclasses.replace(self.same.follow_up, gate_confidence=gate, joined=True)
+        # A follow-up's own words are looked up in the documents to tell it from a new subject
+        # (FollowUpSettings.known_share); across languages they are never there.
+        self.cross.follow_up = dataclasses.replace(self.same.follow_up, known_share=0.0)
 
-    def language(self, question: str) -> str:
-        """The question's language, remembered for the last few questions (asked three times per answer)."""
-        language = self._recent.get(question)
+    def language(self, question: str, previous: str = "") -> str:
+        """The question's language (``previous``: the question before's in the conversation),
+        remembered for the last few questions (asked several times per answer)."""
+        asked = _ASKING.get()
+        if asked is not None and asked[0] == question and not previous:
+            return asked[1]  # inside ``answer``: as it was read there, with the conversation's language
+        key = (question, previous)
+        language = self._recent.get(key)
         if language is None:
             if len(self._recent) >= 256:
                 self._recent.clear()
-            language = self._recent[question] = self.languages.detect(question, self._preferred)
+            language = self._recent[key] = self.languages.detect(question, self._preferred, previous)
         return language
 
     def confidence(self, question: str, doc: str, evidence: Evidence) -> float:
@@ -198,25 +223,38 @@ class Crosslingual:
         same = self.doc_languages.get(doc) == self.language(question)
         return ABSTAIN["same" if same else "cross"].confidence(evidence)
 
-    def takes(self, question: str) -> bool:
-        """Whether ``question`` goes to the multilingual path."""
-        return not self.english_corpus or self.language(question) != "en"
+    def takes(self, question: str, previous: str = "") -> bool:
+        """Whether ``question`` (after a question in language ``previous``) goes to the multilingual path."""
+        return not self.english_corpus or self.language(question, previous) != "en"
 
     def retriever_for(self, question: str) -> Retriever:
         """The same-language retriever when the documents include the question's language, else the cross-language one."""
         return self.same if self.language(question) in self.corpus_languages else self.cross
 
-    def answer(self, question: str, top_k: int | None = None) -> Answer:
-        # No follow-up turn: the follow-up machinery (retrieval.followup) mixes query vectors
-        # and reads English cues, so a turn from this path must not reach the English one.
-        answer = dataclasses.replace(self.retriever_for(question).answer(question, top_k), turn=None)
-        if answer.answered and self.covered and self.language(question) not in self.covered:
+    def answer(self, question: str, top_k: int | None = None, context: Turn | None = None) -> Answer:
+        """The answer on the multilingual path; ``context`` as for ``Retriever.answer`` (a turn of
+        either path: its query vector is mixed in only when it is of this path's model)."""
+        language = self.language(question, context.language if context else "")
+        token = _ASKING.set((question, language))
+        try:
+            answer = self.retriever_for(question).answer(question, top_k, context)
+        finally:
+            _ASKING.reset(token)
+        if answer.answered and self.covered and language not in self.covered:
             if answer.confidence < UNCOVERED_MIN_CONFIDENCE:
                 return dataclasses.replace(answer, answered=False, sentence=None)
         return answer
 
     def search(self, question: str, k: int) -> list[Hit]:
         return self.retriever_for(question).search(question, k)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _logistic(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
 
 
 def reference_centroids() -> dict[str, np.ndarray]:

@@ -197,6 +197,7 @@ class Retriever:
         self.confidence = confidence or (lambda question, doc, evidence: answer_confidence(evidence))
         self.multilingual = multilingual
         self.answer_kind = answer_type  # question -> "number" / "date" / "name" / None
+        self.question_language = lambda question: "en"  # for reading follow-ups (retrieval.followup_cues)
         self.follow_up = FollowUpSettings()
         self._titles = index.titles
         self._pages = index.pages
@@ -260,14 +261,15 @@ class Retriever:
         question = " ".join(question.split())
         if not words(question):
             return Answer(question, answered=False)
-        if self.multilingual is not None and self.multilingual.takes(question):
-            return self.multilingual.answer(question, top_k)
-        q_vector = self.embedder.encode([question])[0]
+        if self.multilingual is not None and self.multilingual.takes(question, context.language if context else ""):
+            return self.multilingual.answer(question, top_k, context)
         q_terms = question_terms(question)
         if context is not None:
-            return answer_in_context(self, question, q_vector, q_terms, context, top_k)
+            return answer_in_context(self, question, q_terms, context, top_k)
+        q_vector = self.embedder.encode([question])[0]
         alone = self._answer_with(question, q_vector, q_terms, top_k)
-        return replace(alone, turn=make_turn(question, q_terms, q_vector, alone))
+        turn = make_turn(question, q_terms, q_vector, alone, space=self.embedder.name, language=self.question_language(question))
+        return replace(alone, turn=turn)
 
     def _answer_with(
         self,

@@ -178,7 +178,7 @@ def _evidence(sentence_cosine: float):
 class _Stub:
     reply: Answer
 
-    def answer(self, question, top_k=None):
+    def answer(self, question, top_k=None, context=None):
         return self.reply
 
 

@@ -124,3 +124,13 @@ def test_a_short_russian_question_in_a_mixed_collection_is_read_as_russian(mixed
     answer = mixed.answer("Где прошла игра Супербоул 50?")
     assert mixed.multilingual.language("Где прошла игра Супербоул 50?") == "ru"
     assert answer.candidate.doc == "superbowl-ru.txt"
+
+
+def test_a_russian_follow_up_about_an_english_article_is_answered_from_the_question_before(mixed):
+    first = mixed.answer("Кто был сопредседателем диалога?")
+    assert "Elizabeth Richard" in first.candidate.text and first.turn.language == "ru"
+    later = mixed.answer("А когда он проходил?", context=first.turn)
+    assert later.context == first.turn
+    assert "May 10" in later.candidate.text or "last week" in later.candidate.text
+    alone = mixed.answer("А когда он проходил?")  # without the conversation it has nothing to go on
+    assert alone.context is None and not alone.answered
