@@ -50,20 +50,32 @@ def env(**extra: str) -> dict:
 def ask_python_m_bot(root: Path, question: str, language_code: str | None = None) -> tuple[FakeBotApi, str, str, int]:
     """Run ``python -m bot`` against a fake Bot API, send ``question`` in a private chat:
     (the fake server, the reply's text, the bot's stderr, its exit code after Ctrl-C)."""
+    api, [text], stderr, returncode = converse_with_python_m_bot(root, [question], language_code)
+    return api, text, stderr, returncode
+
+
+def converse_with_python_m_bot(
+    root: Path, questions: list[str], language_code: str | None = None
+) -> tuple[FakeBotApi, list[str], str, int]:
+    """``ask_python_m_bot`` for several questions in a row in one private chat: the replies' texts."""
     with FakeBotApi() as api:
         config = point_at(root, api)
         process = subprocess.Popen(
             [sys.executable, "-m", "bot", "--config", str(config)],
             cwd=REPO, env=env(TELEGRAM_BOT_TOKEN=api.token), stderr=subprocess.PIPE, text=True,
         )
+        texts = []
         try:
             api.wait_for(lambda: api.calls_to("setMyCommands"), timeout=180)  # model and index loaded
-            api.inject(api.private_text(USER, question, language_code=language_code))
-            [reply] = api.wait_for(lambda: api.sent(USER), timeout=60)
+            for question in questions:
+                before = len(api.sent(USER))
+                api.inject(api.private_text(USER, question, language_code=language_code))
+                [reply] = api.wait_for(lambda: api.sent(USER)[before:], timeout=60)
+                texts.append(reply.params["text"])
         finally:
             process.send_signal(signal.SIGINT)
             _, stderr = process.communicate(timeout=60)
-    return api, reply.params["text"], stderr, process.returncode
+    return api, texts, stderr, process.returncode
 
 
 def test_python_m_bot_answers_with_the_real_model_and_keeps_the_token_out_of_logs(root):
@@ -84,6 +96,15 @@ def test_a_russian_question_in_a_private_chat_gets_the_english_sentence_quoted_i
     answer_line = text.split("\n")[0]
     assert answer_line.startswith("<b>Ответ:</b> ")  # the bot's own words in the reader's language
     assert "Elizabeth Richard" in answer_line  # quoted verbatim from the English article
+
+
+def test_a_russian_follow_up_in_a_private_chat_is_answered_in_context_with_the_note_in_russian(root):
+    first = "Кто был сопредседателем диалога?"
+    _, [_, follow_up], stderr, returncode = converse_with_python_m_bot(root, [first, "А когда он проходил?"], language_code="ru")
+    assert follow_up.startswith(f"<i>Понимаю это как продолжение вопроса: {first}</i>\n\n"), follow_up
+    extracts = follow_up.split("\n\n", 1)[1]
+    assert "May 10" in extracts or "last week" in extracts  # the English sentence that dates the dialogue
+    assert returncode == 0, stderr
 
 
 def test_without_the_token_python_m_bot_says_which_variable_to_set(root):
