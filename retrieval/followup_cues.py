@@ -27,6 +27,7 @@ from index.lexical import terms
 
 # A question this short (in words) is elliptical whatever it says: "Why?", "In what year?".
 SHORT_WORDS = 3
+_BE = frozenset("is are was were be been".split())  # English "there" after these points nowhere
 # Opening punctuation that is not part of the first word: Spanish "¿Y cuándo?".
 _LEADING = re.compile(r"^[\s¿¡\"'«“„(\[-]+")
 
@@ -94,8 +95,6 @@ def _terms_of(*texts: str) -> frozenset[str]:
     text = " ".join(texts)
     return frozenset(t for w in text.split() for t in terms(w)) | frozenset(text.split())
 
-
-_BE = frozenset("is are was were be been".split())
 
 ENGLISH = Cues(
     referring=frozenset(
