@@ -197,13 +197,19 @@ def test_follow_up_the_documents_do_not_answer_is_declined(retriever):
     assert later.extracts  # the closest passages are still shown
 
 
-def test_new_topic_is_answered_exactly_as_alone(retriever):
-    first = retriever.answer("Who co-chaired the harbour talks?")
-    question = "How many pear trees did the orchard cooperative plant on the hill above the village?"
+def assert_answered_as_alone(retriever, first_question: str, question: str):
+    """``question`` asked after ``first_question`` gets exactly the reply it gets alone; returns it."""
+    first = retriever.answer(first_question)
     alone = retriever.answer(question)
     after = retriever.answer(question, context=first.turn)
     assert after.context is None
     assert (after.answered, after.candidate, after.extracts, after.confidence) == (alone.answered, alone.candidate, alone.extracts, alone.confidence)
+    return after
+
+
+def test_new_topic_is_answered_exactly_as_alone(retriever):
+    question = "How many pear trees did the orchard cooperative plant on the hill above the village?"
+    after = assert_answered_as_alone(retriever, "Who co-chaired the harbour talks?", question)
     assert "four hundred pear trees" in after.answer
 
 
