@@ -374,7 +374,16 @@ class Bench:
             row("question in another language p99", ms(other99), ms(off99) + " English, off", other99 / off99, "report", None),
             row("cold start to first answer, another language (onnx)", f"{con:.2f} s, {mon:.0f} MB peak",
                 f"{coff:.2f} s, {moff:.0f} MB English, off", con / coff, "report", None),
-        ]
+        ] + self._follow_up_rows(measured["times"])
+
+    def _follow_up_rows(self, times: dict) -> list[dict]:
+        """Russian follow-ups with context against the same question alone (benchmarks/question_latency.py)."""
+        with_s, alone_s = times.get("follow_up", []), times.get("follow_up_alone", [])
+        if not with_s:
+            return [row("follow-up in another language p50", "not measured", "-", "-", "report", None, "no eval/follow_ups.ru.jsonl")]
+        w50, a50 = float(np.median(with_s)), float(np.median(alone_s))
+        return [row("follow-up in another language p50 (Russian, with context)", ms(w50), ms(a50) + " same question alone", w50 / a50,
+                    "report", None, f"{len(with_s)} follow-ups; searched with the previous question joined, a longer text to encode")]
 
     def e2e(self) -> list[dict]:
         """Update to reply through the fake Bot API server (needs bot/ and tests/fake_bot_api.py)."""

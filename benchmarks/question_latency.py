@@ -21,6 +21,18 @@ import time
 from pathlib import Path
 
 
+def follow_ups(step: int) -> list[tuple[str, str]]:
+    """(first question, follow-up) pairs of the Russian follow-up probes about the benchmark's articles."""
+    from benchmarks.corpus import eval_dir
+    from eval.follow_ups import read_probes
+
+    path = eval_dir() / "follow_ups.ru.jsonl"
+    if not path.is_file():
+        return []
+    probes = [p for p in read_probes(path) if p.kind == "follow_up" and not p.doc.startswith("pakistan")]
+    return [(p.first, p.second) for p in probes[:: max(1, step // 4)]]
+
+
 def measure(on_config: Path, off_config: Path, step: int) -> dict:
     from benchmarks.corpus import questions, xling_questions
     from core.config import load_config
@@ -35,11 +47,19 @@ def measure(on_config: Path, off_config: Path, step: int) -> dict:
     others = xling_questions()[::step][: len(qs)]
     for q, o in zip(qs[:5], others[:5]):
         on.answer(q), off.answer(q), on.answer(o)
-    times: dict[str, list[float]] = {"off": [], "on": [], "other": []}
+    times: dict[str, list[float]] = {"off": [], "on": [], "other": [], "follow_up": [], "follow_up_alone": []}
     for q, o in zip(qs, others):  # interleaved: all three see the same machine load
         for retriever, question, key in ((off, q, "off"), (on, q, "on"), (on, o, "other")):
             started = time.perf_counter()
             retriever.answer(question)
+            times[key].append(time.perf_counter() - started)
+    # Russian follow-ups (eval/follow_ups.ru.jsonl) with the previous turn as context, against
+    # the same question alone, interleaved.
+    for first, second in follow_ups(step):
+        turn = on.answer(first).turn
+        for context, key in ((turn, "follow_up"), (None, "follow_up_alone")):
+            started = time.perf_counter()
+            on.answer(second, context=context)
             times[key].append(time.perf_counter() - started)
     on.close(), off.close()
     return {"times": times, "torch_imported": "torch" in sys.modules, "embedder": type(embedder).__name__}
