@@ -27,7 +27,6 @@ from index.lexical import terms
 
 # A question this short (in words) is elliptical whatever it says: "Why?", "In what year?".
 SHORT_WORDS = 3
-_BE = frozenset("is are was were be been".split())  # English "there" after these points nowhere
 # Opening punctuation that is not part of the first word: Spanish "¿Y cuándo?".
 _LEADING = re.compile(r"^[\s¿¡\"'«“„(\[-]+")
 
@@ -54,6 +53,9 @@ class Cues:
     # not in "lo que" (these pairs are skipped).
     referring_unless_followed: tuple[str, ...] = ()
     not_followed_by: frozenset[str] = frozenset()
+    # A referring word that points nowhere after these words: English "there" after "is"
+    # ("How many are there?"), German "es" after "gibt" ("Wie viele gibt es?").
+    existential_after: tuple[tuple[str, frozenset[str]], ...] = ()
     _opening: re.Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -71,9 +73,9 @@ class Cues:
         if self.unspaced:
             return any(w in question for w in self.referring)
         tokens = words(question)
+        existential = dict(self.existential_after)
         for i, token in enumerate(tokens):
-            # English "there" after "is/are" is existential ("How many are there?"), not a place.
-            if token in self.referring and not (token == "there" and i and tokens[i - 1] in _BE):
+            if token in self.referring and not (i and tokens[i - 1] in existential.get(token, ())):
                 return True
             if token in self.referring_unless_followed and (i + 1 == len(tokens) or tokens[i + 1] not in self.not_followed_by):
                 return True
@@ -103,6 +105,7 @@ ENGLISH = Cues(
     ),
     openers=("and what about", "what about", "how about", "what of", "same for", "and", "but", "so", "also", "then", "or"),
     articles=frozenset({"the"}),
+    existential_after=(("there", frozenset("is are was were be been".split())),),
 )
 
 
@@ -151,6 +154,7 @@ GERMAN = _table(
     "diesem diesen dort damals dafür dabei dazu davon darüber daran",
     openers=("und was ist mit", "was ist mit", "wie ist es mit", "und", "aber", "also", "dann", "auch", "oder"),
     articles="der die das den dem des",
+    existential_after=(("es", frozenset({"gibt", "gab"})),),
     function="was wer wem wen wessen wann wo woher wohin wie warum weshalb welche welcher welches welchen welchem viele "
     "wieviel ist sind war waren wird werden wurde wurden hat haben hatte hatten in im an am auf aus bei mit nach "
     "von vom zu zum zur für über unter um ein eine einen einem einer und oder aber nicht denn noch auch",
