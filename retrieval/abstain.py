@@ -61,7 +61,16 @@ WEIGHTS = (10.37, 4.65, 2.46, 3.51, -2.83, -2.55, 0.0, 1.79, 0.46, 1.47)
 BIAS = -8.54
 
 
+def logistic(z: float) -> float:
+    """1 / (1 + e^-z), ``z`` clamped to +-50 so that no input overflows."""
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+def logit(p: float) -> float:
+    """The inverse of ``logistic`` for 0 < p < 1."""
+    return math.log(p / (1 - p))
+
+
 def answer_confidence(evidence: Evidence, weights: tuple[float, ...] = WEIGHTS, bias: float = BIAS) -> float:
     """Probability-like confidence (0..1) that the chosen sentence answers the question."""
-    z = bias + sum(w * x for w, x in zip(weights, evidence.vector()))
-    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+    return logistic(bias + sum(w * x for w, x in zip(weights, evidence.vector())))

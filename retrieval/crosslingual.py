@@ -33,7 +33,6 @@ import contextvars
 import dataclasses
 import functools
 import logging
-import math
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -43,7 +42,7 @@ import numpy as np
 from core.config import DEFAULT_MULTILINGUAL_MODEL, Config, RetrievalConfig
 from core.lang import LanguageIdentifier
 from core.text import has_unspaced
-from retrieval.abstain import Evidence
+from retrieval.abstain import Evidence, logistic, logit
 from retrieval.followup import Turn
 from retrieval.index_store import MULTILINGUAL, Adjust, IndexStore
 from retrieval.retriever import Answer, Hit, Retriever, SentenceWeights, answer_type
@@ -83,9 +82,8 @@ class AbstentionModel:
 
     def confidence(self, evidence: Evidence) -> float:
         """0..1, at least ``DECISION`` exactly when the fitted model is at least ``threshold`` sure."""
-        shift = math.log(DECISION / (1 - DECISION)) - math.log(self.threshold / (1 - self.threshold))
-        z = self.bias + shift + sum(w * float(getattr(evidence, f)) for w, f in zip(self.weights, FEATURES))
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+        shift = logit(DECISION) - logit(self.threshold)
+        return logistic(self.bias + shift + sum(w * float(getattr(evidence, f)) for w, f in zip(self.weights, FEATURES)))
 
 
 ABSTAIN = {
@@ -163,7 +161,7 @@ class Crosslingual:
 
         self.languages = languages or LanguageIdentifier()
         self.languages.load()  # at start, not on the first question
-        self._recent: dict[str, str] = {}
+        self._recent: dict[tuple[str, str], str] = {}  # (question, previous language) -> language
         self.covered = frozenset(getattr(encoder, "languages", ()))
         self.corpus_languages = frozenset(index.languages.values())
         # A short question is read in a language of the documents when that is plausible (core.lang).
@@ -193,9 +191,7 @@ class Crosslingual:
         # A weakly leaning follow-up is taken as one when, answered alone, it is unsure: as far
         # below this path's decision, on the logit scale, as the English setting is below
         # the English one (the two confidence scales decide at different points).
-        gate = _logistic(
-            _logit(ml_settings.min_confidence) + _logit(self.same.follow_up.gate_confidence) - _logit(settings.min_confidence)
-        )
+        gate = logistic(logit(ml_settings.min_confidence) + logit(self.same.follow_up.gate_confidence) - logit(settings.min_confidence))
         # Follow-ups are searched with the previous question joined to them (FollowUpSettings.joined).
         self.same.follow_up = dataclasses.replace(self.same.follow_up, gate_confidence=gate, joined=True)
         # A follow-up's own words are looked up in the documents to tell it from a new subject
@@ -247,14 +243,6 @@ class Crosslingual:
 
     def search(self, question: str, k: int) -> list[Hit]:
         return self.retriever_for(question).search(question, k)
-
-
-def _logit(p: float) -> float:
-    return math.log(p / (1 - p))
-
-
-def _logistic(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z))
 
 
 def reference_centroids() -> dict[str, np.ndarray]:

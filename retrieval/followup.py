@@ -144,21 +144,6 @@ class Turn:
         return cls(question, terms, vector, doc, paragraph, space, language, query)
 
 
-def elliptical(question: str) -> bool:
-    """Whether the English ``question`` is a fragment that continues another: "And by 2000?", "Why?"."""
-    return ENGLISH.elliptical(question)
-
-
-def refers_back(question: str) -> bool:
-    """Whether the English ``question`` has a pronoun or demonstrative pointing outside it ("she", "it")."""
-    return ENGLISH.refers_back(question)
-
-
-def definite(question: str) -> bool:
-    """Whether the English ``question`` names something as already known: "the new company"."""
-    return ENGLISH.definite(question)
-
-
 # How a question asked after another one is read (``reading``).
 FOLLOW = "follow-up"  # leans on the previous turn whatever it finds alone
 ALONE = "alone"  # stands on its own
@@ -309,6 +294,10 @@ def answer_in_context(
     language = retriever.question_language(question)
     cues = cues_for(language)
     space = retriever.embedder.name
+
+    def turn(vector: np.ndarray, answer: "Answer", used: Turn | None = None, query: str = "") -> Turn:
+        return make_turn(question, q_terms, vector, answer, used, space, language, query)
+
     read = reading(question, q_terms, settings, cues)
     q_vector = None
     if read != FOLLOW:
@@ -318,7 +307,7 @@ def answer_in_context(
         # follow-up whose topic the previous turn supplies.
         off_topic = q_terms and retriever.lexical.known_share(q_terms) < settings.known_share
         if read == ALONE or alone.confidence >= settings.gate_confidence or off_topic:
-            return replace(alone, turn=make_turn(question, q_terms, q_vector, alone, space=space, language=language))
+            return replace(alone, turn=turn(q_vector, alone))
     query = ""
     if settings.joined:
         query = joined_query(context, question)
@@ -350,5 +339,5 @@ def answer_in_context(
         # It leaned on the previous turn only weakly and finds nothing either way: answer it
         # as asked, so an off-topic question ("What does the manual say about ...?") is not
         # presented as a follow-up to an unrelated one.
-        return replace(alone, turn=make_turn(question, q_terms, q_vector, alone, space=space, language=language))
-    return replace(answer, context=context, turn=make_turn(question, q_terms, vector, answer, context, space, language, query))
+        return replace(alone, turn=turn(q_vector, alone))
+    return replace(answer, context=context, turn=turn(vector, answer, context, query))

@@ -57,11 +57,13 @@ class Cues:
     # ("How many are there?"), German "es" after "gibt" ("Wie viele gibt es?").
     existential_after: tuple[tuple[str, frozenset[str]], ...] = ()
     _opening: re.Pattern = field(init=False, repr=False, compare=False)
+    _existential: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         alternatives = "|".join(re.escape(o) for o in sorted(self.openers, key=len, reverse=True))
         tail = "" if self.unspaced else r"(?!\w)"
         object.__setattr__(self, "_opening", re.compile(f"^(?:{alternatives}){tail}" if alternatives else "(?!)", re.IGNORECASE))
+        object.__setattr__(self, "_existential", dict(self.existential_after))
 
     def elliptical(self, question: str) -> bool:
         """A fragment that continues another question: "And by 2000?", "А к 2000 году?", "Why?"."""
@@ -73,9 +75,8 @@ class Cues:
         if self.unspaced:
             return any(w in question for w in self.referring)
         tokens = words(question)
-        existential = dict(self.existential_after)
         for i, token in enumerate(tokens):
-            if token in self.referring and not (i and tokens[i - 1] in existential.get(token, ())):
+            if token in self.referring and not (i and tokens[i - 1] in self._existential.get(token, ())):
                 return True
             if token in self.referring_unless_followed and (i + 1 == len(tokens) or tokens[i + 1] not in self.not_followed_by):
                 return True
@@ -189,8 +190,6 @@ CHINESE = Cues(
 NO_CUES = Cues()
 
 _BY_LANGUAGE = {"en": ENGLISH, "ru": RUSSIAN, "es": SPANISH, "de": GERMAN, "fr": FRENCH, "pt": PORTUGUESE, "zh": CHINESE}
-
-LANGUAGES = tuple(_BY_LANGUAGE)
 
 
 def cues_for(language: str) -> Cues:

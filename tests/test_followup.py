@@ -11,7 +11,8 @@ from index.lexical import question_terms
 from dataclasses import replace
 
 from index.lexical import TermWeights
-from retrieval.followup import ALONE, FOLLOW, GATED, InheritedWeights, Prior, Turn, context_vector, is_follow_up, reading, refers_back
+from retrieval.followup import ALONE, FOLLOW, GATED, InheritedWeights, Prior, Turn, context_vector, is_follow_up, reading
+from retrieval.followup_cues import ENGLISH
 from retrieval.retriever import Retriever
 from tests.fakes import FakeEmbedder, write_config
 
@@ -95,8 +96,8 @@ def test_inherited_terms_count_at_their_weight_in_word_coverage():
 
 
 def test_refers_back_ignores_existential_there():
-    assert refers_back("Who lived there?")
-    assert not refers_back("Are there any pear trees?")
+    assert ENGLISH.refers_back("Who lived there?")
+    assert not ENGLISH.refers_back("Are there any pear trees?")
 
 
 def test_turn_round_trips_through_json_and_refuses_damaged_records():
