@@ -23,8 +23,11 @@ from core.errors import ConfigError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # The multilingual encoder (core/multilingual.py); "" turns the multilingual path off.
-DEFAULT_MULTILINGUAL_MODEL = "intfloat/multilingual-e5-small"
-MULTILINGUAL_MODELS = (DEFAULT_MULTILINGUAL_MODEL,)
+# The shipped default fuses a second encoder, USE multilingual v3, into e5's cosines for questions
+# asked across languages (core/multilingual.py); e5 alone is the other choice.
+E5_SMALL = "intfloat/multilingual-e5-small"
+DEFAULT_MULTILINGUAL_MODEL = "intfloat/multilingual-e5-small+use-multilingual-v3"
+MULTILINGUAL_MODELS = (DEFAULT_MULTILINGUAL_MODEL, E5_SMALL)
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 BACKENDS = ("auto", "torch", "onnx")
 RETRIEVAL_MODES = ("hybrid", "bm25", "dense")

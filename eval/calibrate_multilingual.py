@@ -76,7 +76,7 @@ def collect(retriever: Retriever, questions):
             continue
         x = np.array([[getattr(s, f) for f in FEATURES] for s in scored])
         y = np.array([contains_answer(s.sentence.text, q.answers) for s in scored]) if q.answers else None
-        rows.append((x, y, scored, hits, q_terms, text))
+        rows.append((x, y, scored, hits, q_terms, text, vector))
     return rows
 
 
@@ -100,9 +100,9 @@ def _evidence(retriever, rows, w) -> np.ndarray:
         if row is None:
             out.append(np.zeros(len(EVIDENCE)))
             continue
-        x, _, scored, hits, q_terms, text = row
+        x, _, scored, hits, q_terms, text, vector = row
         best = scored[int(np.argmax(x @ w))]
-        e = retriever.evidence(text, best, scored, hits, q_terms)
+        e = retriever.evidence(text, best, scored, hits, q_terms, q_vector=vector)
         out.append(np.array([float(getattr(e, f)) for f in EVIDENCE]))
     return np.array(out)
 

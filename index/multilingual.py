@@ -134,6 +134,7 @@ class MultilingualPlan:
         """(sentence vectors, passage vectors), row i for sentence (passage) i: reused, or embedded now with ``embed``."""
         fresh = embed(self.texts)
         dimension = int(encoder.dimension)
+        primary = int(getattr(encoder, "primary_dimension", dimension))
         sentence_matrix = np.zeros((len(self.sentences), dimension), dtype=np.float32)
         row = 0
         for i, vector in enumerate(self.reused):
@@ -149,11 +150,14 @@ class MultilingualPlan:
                 continue
             own = fresh[row]
             row += 1
+            matrix[i] = own
+            # The sum applies to the (first) encoder's part; a fused encoder's second part
+            # (core.multilingual.FusedEmbedder) is the passage's own embedding, as measured.
             if members:
-                mean = sentence_matrix[members].mean(axis=0)
-                matrix[i] = own + mean / (np.linalg.norm(mean) or 1.0)
+                mean = sentence_matrix[members, :primary].mean(axis=0)
+                matrix[i, :primary] += mean / (np.linalg.norm(mean) or 1.0)
             else:  # a piece of an overlong sentence: its own embedding counts twice
-                matrix[i] = 2 * own
+                matrix[i, :primary] *= 2
         return sentence_matrix, matrix
 
 

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core.config import DEFAULT_MULTILINGUAL_MODEL, Config, RetrievalConfig
+from core.config import MULTILINGUAL_MODELS, Config, RetrievalConfig
 from core.lang import LanguageIdentifier
 from core.text import has_unspaced
 from retrieval.abstain import Evidence, logistic, logit
@@ -177,17 +177,23 @@ class Crosslingual:
         # The English model's hard cosine floor means nothing on this model's scale: the
         # calibrated confidence alone decides.
         ml_settings = dataclasses.replace(settings, min_score=-2.0, min_confidence=settings.multilingual_min_confidence)
+        # With a fused encoder (core.multilingual.FusedEmbedder), questions asked across languages
+        # in one of its second encoder's languages are matched by both; the others by e5 alone.
+        # The abstention models, fitted on e5's cosines, read e5's part in either case.
+        fused = frozenset(getattr(encoder, "fused_languages", ()))
         queries = QueryEncoder(encoder)
+        cross_queries = QueryEncoder(encoder, fuse=lambda question: self.language(question) in fused)
         # Same language (the question's words can occur in the documents): BM25 and
         # vectors, as in English.  Across languages BM25 only adds noise (Spanish stop words
         # matching English names): passages are ranked by the vectors alone.
         self.doc_languages = dict(index.languages)
         self.same = Retriever(view, queries, ml_settings, mode=mode, weights=WEIGHTS[mode], confidence=self.confidence)
         cross_mode = "dense" if mode == "hybrid" else mode
-        self.cross = Retriever(view, queries, ml_settings, mode=cross_mode, weights=WEIGHTS[mode], confidence=self.confidence)
+        self.cross = Retriever(view, cross_queries, ml_settings, mode=cross_mode, weights=WEIGHTS[mode], confidence=self.confidence)
         for retriever in (self.same, self.cross):
             retriever.answer_kind = multilingual_answer_type
             retriever.question_language = self.language
+            retriever.evidence_dims = getattr(encoder, "primary_dimension", None)
         # A weakly leaning follow-up is taken as one when, answered alone, it is unsure: as far
         # below this path's decision, on the logit scale, as the English setting is below
         # the English one (the two confidence scales decide at different points).
@@ -259,8 +265,10 @@ def reference_centroids() -> dict[str, np.ndarray]:
 
 def centring(model: str) -> Adjust | None:
     """``IndexStore`` vectors -> centred vectors (``Adjust``), or None for another model than the
-    one the reference centroids are of (tests use fakes)."""
-    if model != DEFAULT_MULTILINGUAL_MODEL:
+    one the reference centroids are of (tests use fakes).  The centroids are e5's: a fused
+    encoder's vectors are centred in e5's part, its first; USE's part is left as it is (fused
+    so when measured)."""
+    if model not in MULTILINGUAL_MODELS:
         return None
     centroids = reference_centroids()
 
@@ -268,7 +276,8 @@ def centring(model: str) -> Adjust | None:
         out = np.array(vectors, dtype=np.float32, copy=True)
         for lang in set(languages):
             rows = [i for i, x in enumerate(languages) if x == lang]
-            out[rows] -= centroids.get(f"{lang}_{kind}", centroids[f"any_{kind}"])
+            centroid = centroids.get(f"{lang}_{kind}", centroids[f"any_{kind}"])
+            out[rows, : len(centroid)] -= centroid
         return out
 
     return centre

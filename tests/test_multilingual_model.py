@@ -29,7 +29,16 @@ def multilingual():
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory, real_embedder, multilingual):
+def shipped():
+    """The shipped multilingual encoder: e5 with USE v3 fused in across languages."""
+    from core.config import DEFAULT_MULTILINGUAL_MODEL
+    from core.multilingual import load_multilingual
+
+    return load_multilingual(DEFAULT_MULTILINGUAL_MODEL)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory, real_embedder, shipped):
     """The English seed article, a Russian and a Chinese one, indexed with both encoders (shipped settings)."""
     root = tmp_path_factory.mktemp("multilingual")
     (root / "seeds").mkdir()
@@ -39,8 +48,8 @@ def mixed(tmp_path_factory, real_embedder, multilingual):
     text = (REPO / "config.toml").read_text(encoding="utf-8").replace('backend = "auto"', 'backend = "torch"')
     (root / "config.toml").write_text(text, encoding="utf-8")
     config = load_config(root / "config.toml")
-    build_index(config, real_embedder, multilingual=multilingual)
-    return Retriever.open(config, real_embedder, multilingual=multilingual)
+    build_index(config, real_embedder, multilingual=shipped)
+    return Retriever.open(config, real_embedder, multilingual=shipped)
 
 
 def test_the_packaged_encoder_behaves_as_the_published_model(multilingual):
@@ -61,6 +70,32 @@ def test_the_packaged_encoder_behaves_as_the_published_model(multilingual):
     ])
     assert float(english @ russian) > float(english @ other) and float(english @ chinese) > float(english @ other)
     assert np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-3)
+
+
+def test_the_packaged_use_encoder_behaves_as_the_published_model(shipped):
+    # USE multilingual v3 maps translations near each other and away from other subjects,
+    # in Chinese and Arabic as in Russian; its vectors are unit length.
+    english, russian, chinese, arabic, other = shipped.use.encode([
+        "The Panthers defense gave up just 308 points.",
+        "Защита Пэнтерс уступила всего 308 очков.",
+        "黑豹队的防守只丢了 308 分。",
+        "لم يتنازل دفاع الفهود إلا عن 308 نقاط.",
+        "The Amazon rainforest covers much of the Amazon basin of South America.",
+    ])
+    for translation in (russian, chinese, arabic):
+        assert float(english @ translation) > float(english @ other) + 0.2
+    assert np.allclose(np.linalg.norm([english, other], axis=1), 1.0, atol=1e-5)
+    # A fused question vector is e5's followed by the scaled USE vector; unfused, the second part is zero.
+    question = "黑豹队的防守丢了多少分？"
+    both, alone = shipped.encode_queries([question]), shipped.encode_queries([question], fuse=False)
+    assert both.shape == (1, 384 + 512) and np.array_equal(both[0, :384], alone[0, :384])
+    assert not alone[0, 384:].any() and np.linalg.norm(both[0, 384:]) == pytest.approx(np.sqrt(0.1), abs=1e-4)
+
+
+def test_a_chinese_question_is_answered_by_the_english_sentence(mixed):
+    answer = mixed.answer("谁共同主持了巴基斯坦与美国的反恐对话？")
+    assert answer.candidate.doc == "article.txt"
+    assert "Elizabeth Richard" in answer.candidate.text
 
 
 def test_a_russian_question_is_answered_by_the_english_sentence(mixed):
