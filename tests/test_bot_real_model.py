@@ -91,11 +91,11 @@ def test_python_m_bot_answers_with_the_real_model_and_keeps_the_token_out_of_log
 
 
 def test_a_russian_question_in_a_private_chat_gets_the_english_sentence_quoted_in_russian_texts(root):
-    question = "Кто был сопредседателем пакистано-американского диалога по борьбе с терроризмом?"
+    question = "Какую группировку США признали угрозой региональной и глобальной безопасности?"
     _, text, _, _ = ask_python_m_bot(root, question, language_code="ru")
     answer_line = text.split("\n")[0]
     assert answer_line.startswith("<b>Ответ:</b> ")  # the bot's own words in the reader's language
-    assert "Elizabeth Richard" in answer_line  # quoted verbatim from the English article
+    assert "the US recognised the TTP posed a threat" in answer_line  # quoted verbatim from the English article
 
 
 def test_a_russian_follow_up_in_a_private_chat_is_answered_in_context_with_the_note_in_russian(root):

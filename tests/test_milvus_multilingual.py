@@ -183,9 +183,11 @@ def test_documents_in_a_version_built_before_languages_were_recorded_get_theirs_
 
 @pytest.fixture(scope="module")
 def multilingual():
-    from core.multilingual import E5_SMALL, load_multilingual
+    """The shipped multilingual encoder (e5 with USE v3 fused in: 896-dimensional vectors)."""
+    from core.config import DEFAULT_MULTILINGUAL_MODEL
+    from core.multilingual import load_multilingual
 
-    return load_multilingual(E5_SMALL)
+    return load_multilingual(DEFAULT_MULTILINGUAL_MODEL)
 
 
 def _first_paragraph(path: Path) -> str:
