@@ -10,7 +10,8 @@ answerable fit question is a positive (the fit shipped before 2026-12-02).
 
 Fitted on two sets only:
 
-- German questions against the English documents (``xquad_xling/de``): cross-lingual;
+- German questions against the English documents (``xquad_xling/de``): cross-lingual (with the
+  fused encoder, twice: fused, for the "fused" model, and with e5 alone, for "cross");
 - Russian questions against the Russian documents (``xquad_ru``): same language, not English.
 
 Positives are those questions against all 48 articles (with ``--labels correct``, only
@@ -26,6 +27,7 @@ out-of-corpus questions in Spanish and Russian.
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import json
 import os
@@ -37,7 +39,7 @@ import numpy as np
 
 from core.config import load_config
 from core.embedder import load_embedder
-from core.multilingual import load_multilingual
+from core.multilingual import QueryEncoder, load_multilingual
 from index.build import build_index
 from index.lexical import question_terms
 from retrieval.crosslingual import ABSTAIN, DECISION, FEATURES as EVIDENCE, WEIGHTS, Crosslingual
@@ -76,7 +78,7 @@ def collect(retriever: Retriever, questions):
             continue
         x = np.array([[getattr(s, f) for f in FEATURES] for s in scored])
         y = np.array([contains_answer(s.sentence.text, q.answers) for s in scored]) if q.answers else None
-        rows.append((x, y, scored, hits, q_terms, text, vector))
+        rows.append((x, y, scored, hits, q_terms, text))
     return rows
 
 
@@ -100,9 +102,9 @@ def _evidence(retriever, rows, w) -> np.ndarray:
         if row is None:
             out.append(np.zeros(len(EVIDENCE)))
             continue
-        x, _, scored, hits, q_terms, text, vector = row
+        x, _, scored, hits, q_terms, text = row
         best = scored[int(np.argmax(x @ w))]
-        e = retriever.evidence(text, best, scored, hits, q_terms, q_vector=vector)
+        e = retriever.evidence(text, best, scored, hits, q_terms)
         out.append(np.array([float(getattr(e, f)) for f in EVIDENCE]))
     return np.array(out)
 
@@ -174,7 +176,8 @@ def main() -> None:
     parser.add_argument(
         "--per-path", action="store_true",
         help="fit one abstention model for the same-language path (Russian over Russian) and one for the "
-        "cross-language path (German over English), each with its own threshold",
+        "cross-language path (German over English; with a fused encoder, one for e5 alone and one fused), "
+        "each with its own threshold",
     )
     args = parser.parse_args()
     config = load_config(ROOT.parent / "config.toml")
@@ -216,11 +219,18 @@ def main() -> None:
         f"ooc {lang}>en5": (questions(ROOT / "squad2_dev5" / f"out_of_corpus.{lang}.jsonl"), "en5") for lang in ("es", "ru", "zh", "el", "vi")
     }
     check_negatives["ooc zh>zh5"] = (outside(checks["zh>zh"][0]), "zh5")
-    everything = {**sets, **checks, **negatives, **check_negatives}
+    # With a fused encoder the German fit sets are asked twice: fused (the "fused" model's fit)
+    # and with e5 alone (the "cross" model's, for the languages USE does not cover).
+    e5_alone = {f"{n} e5": sets_ for n, sets_ in {**sets, **negatives}.items() if n.startswith("de>")} if ml.fused_languages else {}
+    everything = {**sets, **checks, **negatives, **check_negatives, **e5_alone}
     _prime(ml, sorted({" ".join(q.question.split()) for qs, _ in everything.values() for q in qs}), work / "questions.npz")
     print("collecting features ...", flush=True)
     # Each set's questions share a language, hence a path (same-language or cross-language).
     retrievers = {name: _path(paths[corpus], qs) for name, (qs, corpus) in everything.items()}
+    for name in e5_alone:
+        retrievers[name] = copy.copy(retrievers[name])
+        retrievers[name].embedder = QueryEncoder(ml)  # never fused
+    names = {name: _path_name(paths[corpus], retrievers[name], qs) for name, (qs, corpus) in everything.items()}
     rows = {name: collect(retrievers[name], qs) for name, (qs, _) in everything.items()}
 
     fit = rows["de>en"] + rows["ru>ru"]
@@ -260,9 +270,9 @@ def main() -> None:
     print(f"threshold: {chosen:.2f}, the lowest declining {NEGATIVES_DECLINED:.1%} of each fit negative set "
           "([retrieval] multilingual_min_confidence)")
     if args.per_path:
-        per_path(retrievers, rows, w, sets, negatives, everything, {**negatives, **check_negatives}, args.labels)
+        per_path(retrievers, rows, w, names, everything, {**negatives, **check_negatives}, args.labels)
     shipped_conf = {
-        n: np.array([ABSTAIN[_path_name(retrievers[n])].confidence(_as_evidence(e)) for e in _evidence(retrievers[n], rows[n], w)])
+        n: np.array([ABSTAIN[names[n]].confidence(_as_evidence(e)) for e in _evidence(retrievers[n], rows[n], w)])
         for n in everything
     }
     shipped_t = DECISION
@@ -273,14 +283,20 @@ def main() -> None:
         print(f"  {n}: this fit {this}; shipped {shipped}")
 
 
-def _path_name(retriever) -> str:
-    """"same" or "cross": the cross-language path ranks by vectors alone."""
-    return "same" if retriever.mode == "hybrid" else "cross"
+def _path_name(crosslingual: Crosslingual, retriever, questions) -> str:
+    """"same", "cross" or "fused" (``ABSTAIN``'s keys): the cross-language path ranks by vectors
+    alone, fused with the second encoder's when its query encoder fuses these questions."""
+    if retriever.mode == "hybrid":
+        return "same"
+    fused = retriever.embedder is crosslingual.cross.embedder and crosslingual.fused(questions[0].question)
+    return "fused" if fused else "cross"
 
 
-def per_path(retrievers, rows, w, sets, negatives, everything, all_negatives, labels) -> None:
+def per_path(retrievers, rows, w, names, everything, all_negatives, labels) -> None:
     """One abstention model per path, fitted on that path's fit language only; printed per set."""
     paths = {"same": ("ru>ru", "ru>ru5"), "cross": ("de>en", "de>en5")}
+    if "de>en e5" in rows:  # a fused encoder: "cross" for e5 alone, "fused" for both
+        paths = {"same": ("ru>ru", "ru>ru5"), "cross": ("de>en e5", "de>en5 e5"), "fused": ("de>en", "de>en5")}
     models = {}
     for path, (positive, negative) in paths.items():
         x = np.vstack([_evidence(retrievers[positive], rows[positive], w), _evidence(retrievers[negative], rows[negative], w)])
@@ -292,7 +308,7 @@ def per_path(retrievers, rows, w, sets, negatives, everything, all_negatives, la
         print(f"{path} path: AbstentionModel({tuple(np.round(coef, 2).tolist())}, {round(bias, 2)}, {t:.2f})  (retrieval/crosslingual.py ABSTAIN)")
     print("per-path models: declined / answers holding the answer")
     for n in everything:
-        path = _path_name(retrievers[n])
+        path = names[n]
         coef, bias, t = models[path]
         conf = _confidences(retrievers[n], rows[n], w, coef, bias)
         print(f"  {n} ({path}): {_outcome(conf, t, rows[n], w, n not in all_negatives)}")

@@ -58,7 +58,8 @@ WEIGHTS = {
     "bm25": SentenceWeights(cosine=0.0, coverage=1.0, passage=0.0, cue=0.0, length=0.0, antecedent=0.0),
 }
 
-# Abstention of the multilingual path: one logistic regression per path over these
+# Abstention of the multilingual path: one logistic regression per path (and, across
+# languages, per encoder: e5 alone or fused with USE v3) over these
 # Evidence fields (named, so evidence added for the English model does not shift them),
 # fitted by ``python -m eval.calibrate_multilingual --labels correct --per-path``: the
 # same-language path on Russian questions over the Russian articles, the cross-language
@@ -89,6 +90,9 @@ class AbstentionModel:
 ABSTAIN = {
     "same": AbstentionModel((31.99, -3.14, 6.15, -2.18, 2.06), -5.74, 0.16),
     "cross": AbstentionModel((70.95, -11.45, 8.26, -5.6, 0.54), -5.78, 0.35),
+    # Across languages with USE v3 fused in (``Crosslingual.fused``): fitted the same way on the
+    # German questions' fused cosines.  A question matched by e5 alone keeps "cross".
+    "fused": AbstentionModel((54.04, -10.27, 8.8, -6.47, 0.92), -5.61, 0.34),
 }
 # A question in a language the encoder does not know: answered only when this sure.
 UNCOVERED_MIN_CONFIDENCE = 0.9
@@ -178,11 +182,11 @@ class Crosslingual:
         # calibrated confidence alone decides.
         ml_settings = dataclasses.replace(settings, min_score=-2.0, min_confidence=settings.multilingual_min_confidence)
         # With a fused encoder (core.multilingual.FusedEmbedder), questions asked across languages
-        # in one of its second encoder's languages are matched by both; the others by e5 alone.
-        # The abstention models, fitted on e5's cosines, read e5's part in either case.
-        fused = frozenset(getattr(encoder, "fused_languages", ()))
+        # in one of its second encoder's languages are matched by both (``fused``); the others
+        # by e5 alone: their vectors' second part is zero, so every cosine is e5's.
+        self.fused_languages = frozenset(getattr(encoder, "fused_languages", ()))
         queries = QueryEncoder(encoder)
-        cross_queries = QueryEncoder(encoder, fuse=lambda question: self.language(question) in fused)
+        cross_queries = QueryEncoder(encoder, fuse=self.fused)
         # Same language (the question's words can occur in the documents): BM25 and
         # vectors, as in English.  Across languages BM25 only adds noise (Spanish stop words
         # matching English names): passages are ranked by the vectors alone.
@@ -193,7 +197,6 @@ class Crosslingual:
         for retriever in (self.same, self.cross):
             retriever.answer_kind = multilingual_answer_type
             retriever.question_language = self.language
-            retriever.evidence_dims = getattr(encoder, "primary_dimension", None)
         # A weakly leaning follow-up is taken as one when, answered alone, it is unsure: as far
         # below this path's decision, on the logit scale, as the English setting is below
         # the English one (the two confidence scales decide at different points).
@@ -218,12 +221,24 @@ class Crosslingual:
             language = self._recent[key] = self.languages.detect(question, self._preferred, previous)
         return language
 
+    def fused(self, question: str) -> bool:
+        """Whether ``question`` is matched with both parts of a fused encoder's vectors: asked in
+        one of its second encoder's languages, and no document is in that language.  Inside
+        ``answer``, the language is the question's as read there (a follow-up's joined query too)."""
+        if not self.fused_languages:
+            return False
+        asked = _ASKING.get()
+        language = asked[1] if asked is not None else self.language(question)
+        return language in self.fused_languages and language not in self.corpus_languages
+
     def confidence(self, question: str, doc: str, evidence: Evidence) -> float:
         """The abstention model of the pair: the question's language against the chosen sentence's
         document's (a Russian question over English and Russian documents may be answered from
-        either: word overlap means something only in the second case)."""
-        same = self.doc_languages.get(doc) == self.language(question)
-        return ABSTAIN["same" if same else "cross"].confidence(evidence)
+        either: word overlap means something only in the second case); across languages, the
+        fused cosines' own model when the question was matched with both encoders."""
+        if self.doc_languages.get(doc) == self.language(question):
+            return ABSTAIN["same"].confidence(evidence)
+        return ABSTAIN["fused" if self.fused(question) else "cross"].confidence(evidence)
 
     def takes(self, question: str, previous: str = "") -> bool:
         """Whether ``question`` (after a question in language ``previous``) goes to the multilingual path."""

@@ -199,9 +199,6 @@ class Retriever:
         self.answer_kind = answer_type  # question -> "number" / "date" / "name" / None
         self.question_language = lambda question: "en"  # for reading follow-ups (retrieval.followup_cues)
         self.follow_up = FollowUpSettings()
-        # The abstention reads the cosines of the vectors' first this many dimensions (None: all):
-        # a fused encoder's first part, the one its models were fitted on (retrieval.crosslingual).
-        self.evidence_dims: int | None = None
         self._titles = index.titles
         self._pages = index.pages
         self._sources = {doc: meta["source"] for doc, meta in index.manifest["documents"].items() if meta.get("source")}
@@ -298,7 +295,7 @@ class Retriever:
         best = choose_sentence(candidates, kind)
         shown = dated_in_paragraph(best, candidates, kind)  # "on May 10" for the "last week" it chose
         extracts = self._extracts(shown, scored, top_k)
-        evidence = self.evidence(question, best, candidates, hits, q_terms, evidence_weights, q_vector)
+        evidence = self.evidence(question, best, candidates, hits, q_terms, evidence_weights)
         confidence = self.confidence(question, best.sentence.doc, evidence)
         answered = confidence >= self.settings.min_confidence and evidence.passage_cosine >= self.settings.min_score
         sentence = self._sentence_extract(shown)
@@ -407,18 +404,11 @@ class Retriever:
         hits: list[Hit],
         q_terms: list[str],
         weights: TermWeights | None = None,
-        q_vector: np.ndarray | None = None,
     ) -> Evidence:
         """What the abstention model weighs for the chosen sentence ``best`` among ``candidates``
-        (word coverage by ``weights``: a follow-up counts the terms it inherited; ``q_vector``,
-        the question's, for cosines over ``evidence_dims``)."""
+        (word coverage by ``weights``: a follow-up counts the terms it inherited)."""
         lexical = weights or self.lexical
         top = hits[:SENTENCE_POOL]
-        sentence_cosine, passage_cosine = best.cosine, max(h.cosine for h in top)
-        if self.evidence_dims and q_vector is not None:
-            d = self.evidence_dims
-            sentence_cosine = float(self.index.vectors_for_sentences([best.id])[0, :d] @ q_vector[:d])
-            passage_cosine = float(np.max(self.index.vectors_for_passages([h.id for h in top])[:, :d] @ q_vector[:d]))
         entities = question_entities(question)
         doc = best.sentence.doc
         # The chosen document's words, as far as retrieval saw them: its title and its passages among the hits.
@@ -431,8 +421,8 @@ class Retriever:
         # by cosine and by word coverage (every index store gives both, whatever it fuses).
         coverages = [lexical.coverage(q_terms, self._terms(h.passage.text)) for h in top]
         return Evidence(
-            sentence_cosine=sentence_cosine,
-            passage_cosine=passage_cosine,
+            sentence_cosine=best.cosine,
+            passage_cosine=max(h.cosine for h in top),
             sentence_coverage=lexical.coverage(q_terms, self._terms(best.sentence.text)) if weights else best.coverage,
             passage_coverage=max(coverages),
             known_share=lexical.known_share(q_terms),
