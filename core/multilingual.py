@@ -5,7 +5,7 @@ Usage::
 
     encoder = load_multilingual("intfloat/multilingual-e5-small+use-multilingual-v3")  # weights checked first
     encoder.encode(sentences)                 # documents ("passage: " prefix), at build time
-    encoder.queries().encode([question])      # questions ("query: " prefix)
+    QueryEncoder(encoder).encode([question])  # questions ("query: " prefix), as an ``Embedder``
     encoder.encode_queries([question], fuse=False)   # e5's part alone (the fused encoder only)
 
 Questions in other languages than English, and every question over documents that
@@ -113,10 +113,6 @@ class MultilingualEmbedder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Question vectors ("query: " prefix), L2-normalised float32."""
         return self._run(texts, query=True)
-
-    def queries(self) -> "QueryEncoder":
-        """This model as an ``Embedder`` whose ``encode`` embeds questions."""
-        return QueryEncoder(self)
 
     def _run(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
         texts = list(texts)
