@@ -59,16 +59,16 @@ WEIGHTS = {
 }
 
 # Abstention of the multilingual path: one logistic regression per path (and, across
-# languages, per encoder: e5 alone or fused with USE v3) over these
-# Evidence fields (named, so evidence added for the English model does not shift them),
-# fitted by ``python -m eval.calibrate_multilingual --labels correct --per-path``: the
-# same-language path on Russian questions over the Russian articles, the cross-language
-# path on German questions over the English ones.  Positives are the fit questions whose
-# chosen sentence holds the answer; negatives the out-of-corpus fit questions and the
-# answerable ones answered with a wrong sentence (the confident wrong quote is what
-# abstention is for).  Each path's threshold is the lowest declining 97.5% of its fit
-# out-of-corpus questions; it is folded into the bias so that both decide at
-# ``DECISION``, the shipped ``[retrieval] multilingual_min_confidence``.
+# languages, per encoder: e5 alone or fused with USE v3) over these Evidence fields (named,
+# so evidence added for the English model does not shift them), fitted by
+# ``python -m eval.calibrate_multilingual --labels correct --per-path``: the same-language
+# path on Russian questions over the Russian articles, the cross-language path on German
+# questions over the English ones (with e5 alone for "cross", fused for "fused").
+# Positives are the fit questions whose chosen sentence holds the answer; negatives the
+# out-of-corpus fit questions and the answerable ones answered with a wrong sentence (the
+# confident wrong quote is what abstention is for).  Each model's threshold is the lowest
+# declining 97.5% of its fit out-of-corpus questions; it is folded into the bias so that all
+# decide at ``DECISION``, the shipped ``[retrieval] multilingual_min_confidence``.
 FEATURES = ("sentence_cosine", "passage_cosine", "sentence_coverage", "passage_coverage", "known_share")
 DECISION = RetrievalConfig.multilingual_min_confidence  # the shipped default
 
