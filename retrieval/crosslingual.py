@@ -25,6 +25,11 @@ closer to every Chinese sentence than a German one to English sentences, and onl
 centred cosine means the same in both.  A
 question in a language the encoder was not trained on is answered only when the
 abstention model is at least ``UNCOVERED_MIN_CONFIDENCE`` sure, never on meaning alone.
+
+With the default encoder, e5 with USE v3 fused in (``core.multilingual.FusedEmbedder``), a
+question asked across languages in one of USE's languages is matched by both encoders'
+cosines and judged by an abstention model fitted on those (``fused``); every other question
+by e5's alone, exactly as with e5 by itself.
 """
 
 from __future__ import annotations
