@@ -39,7 +39,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from core.config import DEFAULT_MULTILINGUAL_MODEL, E5_SMALL
+from core.config import DEFAULT_MULTILINGUAL_MODEL, E5_SMALL, MULTILINGUAL_MODELS
 from core.errors import ModelError
 from core.model_check import PinnedWeights, verify_weights
 
@@ -82,7 +82,6 @@ USE_WEIGHT = 0.1
 # The languages USE multilingual v3 was trained on (ISO 639-1; zh covers both scripts).  In
 # Greek or Vietnamese its vectors only added noise (S@1 0.608 -> 0.577, 0.559 -> 0.523).
 USE_LANGUAGES = frozenset("ar de en es fr it ja ko nl pl pt ru th tr zh".split())
-MULTILINGUAL_MODELS = (E5_SMALL_USE, E5_SMALL)
 
 # ISO 639-1 codes of the languages XLM-RoBERTa (and so multilingual-e5) was trained on.
 LANGUAGES = frozenset(

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.config import E5_SMALL, load_config
     from core.embedder import load_embedder
-    from core.multilingual import load_multilingual, load_use
+    from core.multilingual import FusedEmbedder, QueryEncoder, load_multilingual, load_use
     from index.build import build_index
     from retrieval.crosslingual import Crosslingual, centring
     from retrieval.index_store import MULTILINGUAL
@@ -64,15 +64,6 @@ def main(argv: list[str] | None = None) -> int:
 
     def use_vectors(texts: list[str]) -> np.ndarray:
         return np.vstack([use.encode(texts[i : i + 64]) for i in range(0, len(texts), 64)])
-
-    class Fused:
-        """The question side: e5's query vector and USE's, side by side."""
-
-        def __init__(self, weight: float):
-            self.name, self.dimension, self.scale = e5.name, e5.dimension, float(np.sqrt(weight))
-
-        def encode(self, texts, **_):
-            return np.hstack([e5.encode_queries(texts), self.scale * use_vectors(list(texts))]).astype(np.float32)
 
     with tempfile.TemporaryDirectory(prefix="fusion-") as tmp:
         shutil.copytree(args.docs, Path(tmp) / "docs")
@@ -97,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                         flat.add(vectors)
                         sentence_vectors = np.hstack([shipped.sentence_vectors, scale * use_sentences]).astype(np.float32)
                         view = dataclasses.replace(shipped, faiss_index=flat, vectors=vectors, sentence_vectors=sentence_vectors)
+                        # The shipped encoder's question side at this weight, every question fused.
+                        queries = QueryEncoder(FusedEmbedder(e5, use, weight), fuse=lambda question: True)
                         for retriever in (crosslingual.same, crosslingual.cross):
-                            retriever.index, retriever.embedder = view, Fused(weight)
+                            retriever.index, retriever.embedder = view, queries
                     s1 = p3 = 0
                     for q in questions:
                         answer = crosslingual.answer(q["question"], top_k=3)
